@@ -1,0 +1,143 @@
+"""The weekly Markdown report (the seed's ``_format_weekly_summary_markdown``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .analysis import GRADE_WORDS
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}ms"
+
+
+def _status(ok: bool | None) -> str:
+    if ok is None:
+        return "⚪ NO DATA"
+    return "✅ PASS" if ok else "❌ FAIL"
+
+
+def _cell(text: Any) -> str:
+    # Values from Prometheus (alert names, labels) must not break the table.
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def key_metrics_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """The Key Metrics table as (metric, value, target, pass) rows."""
+    s = summary["settings"]
+    availability = summary["avg_availability"]
+    error_rate = summary["avg_error_rate"]
+    p99 = summary["avg_p99_latency_ms"]
+    drift = summary["avg_drift_percent"]
+    days = [d for d in summary["daily_summaries"] if d["snapshot_count"] > 0]
+    return [
+        ("Availability (mean of snapshots)", _pct(availability, 3), f"≥{s['availability_slo_percent']:g}%",
+         None if availability is None else availability >= s["availability_slo_percent"]),
+        ("Availability (request-weighted)", _pct(summary["request_weighted_availability"], 3),
+         f"≥{s['availability_slo_percent']:g}%",
+         None if summary["request_weighted_availability"] is None
+         else summary["request_weighted_availability"] >= s["availability_slo_percent"]),
+        ("Error Rate", _pct(error_rate, 3), f"<{s['error_rate_degraded_percent']:g}%",
+         None if error_rate is None else error_rate < s["error_rate_degraded_percent"]),
+        ("P99 Latency (mean of snapshot p99s)", _ms(p99), f"<{s['latency_slo_p99_ms']:g}ms",
+         None if p99 is None else p99 < s["latency_slo_p99_ms"]),
+        ("Drift", _pct(drift, 1), f"≤{s['drift_threshold_percent']:g}%",
+         None if drift is None else drift <= s["drift_threshold_percent"]),
+        ("Critical Alerts", str(summary["total_critical_alerts"]), "0", summary["total_critical_alerts"] == 0),
+        ("Days Degraded", f"{summary['days_with_degradation']}/{len(days)}", "0", summary["days_with_degradation"] == 0),
+    ]
+
+
+def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = None) -> str:
+    """Format the weekly summary as the seed's Markdown report.
+
+    Sections: Executive Summary (score and grade, verdict), Key Metrics with
+    PASS/FAIL against targets, Trends, Daily Breakdown, Recommendations and
+    Action Items as checkboxes; the error-budget table when given.
+    """
+    lines: list[str] = []
+    service = summary.get("service")
+    title = "# 7-Day Post-Release Stability Summary" + (f": {service}" if service else "")
+    lines += [title, ""]
+    lines.append(f"**Monitoring Window:** {summary['start_time']} → {summary['end_time']}  ")
+    lines.append(f"**Duration:** {summary['total_duration_hours']:.1f} hours "
+                 f"({summary['total_snapshots']}/{summary['expected_snapshots']} snapshots "
+                 f"every {summary['interval_minutes']:g} min)  ")
+    lines.append(f"**Baseline:** {summary['baseline_timestamp'] or 'none'}")
+    lines += ["", "---", "", "## Executive Summary", ""]
+    score = summary["stability_score"]
+    grade = summary["stability_grade"]
+    if score is None:
+        lines.append("**Stability Score:** n/a (not enough data)  ")
+    else:
+        lines.append(f"**Stability Score:** {score:.1f}/100  ")
+        lines.append(f"**Overall Grade:** {grade} ({GRADE_WORDS[grade]})  ")
+    if summary["rollback_recommended"]:
+        lines.append("**Verdict:** ⛔ ROLLBACK RECOMMENDED")
+        lines.append("")
+        for reason in summary["rollback_reasons"]:
+            lines.append(f"- {_cell(reason)}")
+    else:
+        lines.append("**Verdict:** ✅ No rollback: no rollback criterion fired")
+    if summary["missing_days"]:
+        lines += ["", f"> Days with no data: {', '.join(map(str, summary['missing_days']))} "
+                      "(left out of every average)."]
+
+    lines += ["", "## Key Metrics", "", "| Metric | Value | Target | Status |", "|--------|-------|--------|--------|"]
+    for metric, value, target, ok in key_metrics_rows(summary):
+        lines.append(f"| {metric} | {value} | {target} | {_status(ok)} |")
+
+    details = summary["trend_details"]
+    lines += ["", "## Trends", ""]
+    lines.append(f"- **Availability:** {summary['availability_trend']}"
+                 + (f" ({details['availability_change_points']:+.3f} points, days 1-n/2 vs last n/2)"
+                    if details["availability_change_points"] is not None else ""))
+    lines.append(f"- **Latency:** {summary['latency_trend']}"
+                 + (f" (p99 {details['latency_change_ms']:+.1f} ms)" if details["latency_change_ms"] is not None else ""))
+    cpu, mem = details["cpu_change_percent"], details["memory_change_percent"]
+    lines.append(f"- **Resources:** {summary['resource_trend']}"
+                 + (f" (CPU {cpu:+.1f}%, memory {mem:+.1f}%)" if cpu is not None and mem is not None else ""))
+
+    lines += ["", "## Daily Breakdown", ""]
+    lines.append("P99 (mean) is the mean of the snapshots' p99s; P99 (day) is the true p99 of the day "
+                 "from the merged histogram buckets, when collected from Prometheus.")
+    lines.append("")
+    lines.append("| Day | Availability | Error Rate | P99 (mean) | P99 (day) | Drift | SLO Compliance | Snapshots | Degraded |")
+    lines.append("|-----|--------------|------------|------------|-----------|-------|----------------|-----------|----------|")
+    for d in summary["daily_summaries"]:
+        meta = d["_metadata"]
+        if d["snapshot_count"] == 0:
+            lines.append(f"| Day {d['day_number']} | — | — | — | — | — | — | 0/{meta['expected_snapshots']} | missing |")
+            continue
+        flags = [name for name, key in (("availability", "availability_degraded"), ("latency", "latency_degraded"),
+                                        ("error rate", "error_rate_degraded")) if d[key]]
+        lines.append(
+            f"| Day {d['day_number']} | {_pct(d['avg_availability'], 3)} | {_pct(d['avg_error_rate'], 3)} | "
+            f"{_ms(d['avg_p99_latency_ms'])} | {_ms(d.get('day_p99_latency_ms'))} | {_pct(d['avg_drift_percent'], 1)} | "
+            f"{_pct(d['slo_compliance_percent'], 1)} | {meta['actual_snapshots']}/{meta['expected_snapshots']} | "
+            f"{'Yes (' + ', '.join(flags) + ')' if flags else 'No'} |"
+        )
+
+    if burndown_table:
+        lines += ["", "## Error Budget", "", burndown_table.rstrip()]
+
+    extra = summary.get("markdown_sections") or []
+    for section in extra:
+        lines += ["", f"## {section['title']}", "", section["body"].rstrip()]
+
+    lines += ["", "## Recommendations", ""]
+    if summary["recommendations"]:
+        lines += [f"{i}. {_cell(r)}" for i, r in enumerate(summary["recommendations"], 1)]
+    else:
+        lines.append("None: every signal met its target.")
+    lines += ["", "## Action Items", ""]
+    if summary["action_items"]:
+        lines += [f"- [ ] {_cell(a)}" for a in summary["action_items"]]
+    else:
+        lines.append("None.")
+    lines += ["", "---", "", f"*Generated by stabmon at {summary['_metadata']['generated_at']}*", ""]
+    return "\n".join(lines)

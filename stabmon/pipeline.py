@@ -1,0 +1,175 @@
+"""Rebuild a run folder's summaries from its raw snapshots (the I/O around analysis).
+
+This is what ``stabmon analyze``, the end of ``stabmon monitor`` and
+``stabmon demo`` share: read the raw snapshots, aggregate each day, build the
+weekly summary and the Markdown report, and write them atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import analysis, markdown, store
+from .baseline import baseline_from_dict
+from .errors import BaselineError, StoreError
+from .model import Baseline, Snapshot, Window
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+DAY_LATENCY_FILE = "day_latency.json"
+
+
+@dataclass
+class RebuildResult:
+    """What a rebuild wrote: the daily documents, the weekly one (if built) and warnings."""
+
+    window: Window
+    daily: list[dict[str, Any]] = field(default_factory=list)
+    weekly: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def infer_window(snapshots: Sequence[Snapshot]) -> Window:
+    """Guess a window from snapshot times when ``run.json`` is absent.
+
+    The start is the first snapshot, the interval the smallest gap between
+    consecutive snapshots, and the duration the span rounded up to whole days
+    (or the span itself for runs shorter than a day).
+    """
+    times = sorted(s.timestamp for s in snapshots)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:]) if b > a]
+    interval_s = min(gaps) if gaps else 1800.0
+    span_h = ((times[-1] - times[0]).total_seconds() + interval_s) / 3600.0
+    duration = span_h if span_h < 24 else 24.0 * math.ceil(round(span_h / 24.0, 6))
+    return Window(start=times[0], duration_hours=duration, interval_minutes=interval_s / 60.0)
+
+
+def read_day_latency(out_dir: Path) -> dict[int, dict[str, float | None]]:
+    """Read the merged-histogram day quantiles the collector stored, if any."""
+    path = Path(out_dir) / DAY_LATENCY_FILE
+    if not path.exists():
+        return {}
+    data = store.read_json(path)
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: expected an object of day numbers")
+    return {int(k): v for k, v in data.items() if isinstance(v, dict)}
+
+
+def baseline_from_run_info(info: dict[str, Any] | None) -> Baseline | None:
+    """The baseline recorded in ``run.json``, if any."""
+    if not info or not info.get("baseline"):
+        return None
+    try:
+        return baseline_from_dict(info["baseline"], source="run.json baseline")
+    except BaselineError as exc:
+        log.warning("%s", exc)
+        return None
+
+
+def rebuild_summaries(
+    out_dir: str | Path,
+    *,
+    window: Window | None = None,
+    baseline: Baseline | None = None,
+    settings: Settings | None = None,
+    days: Sequence[int] | None = None,
+    weekly: bool = True,
+    recompute_drift: bool = False,
+    generated_at: datetime | None = None,
+    service: str | None = None,
+) -> RebuildResult:
+    """Read a run folder's raw snapshots and (re)write its summaries.
+
+    Parameters
+    ----------
+    out_dir
+        The run folder (contract section 4 layout).
+    window
+        The run's window; read from ``run.json`` when omitted, else inferred.
+    baseline
+        Baseline for drift and ``baseline_timestamp``; read from ``run.json`` when omitted.
+    settings
+        Thresholds; the seed's defaults when omitted.
+    days
+        Only write these days' summaries (the weekly summary still uses every day).
+    weekly
+        Also write ``weekly_summary.json`` and ``weekly_summary.md``.
+    recompute_drift
+        Recompute each snapshot's drift from ``baseline`` instead of using the stored one.
+    generated_at
+        Time stamped into ``_metadata.generated_at``; now when omitted.
+
+    Raises
+    ------
+    StoreError
+        When the folder holds no raw snapshot or a file cannot be written.
+    """
+    out_dir = Path(out_dir)
+    settings = settings or Settings()
+    generated_at = generated_at or datetime.now(timezone.utc)
+    folder = store.read_snapshots(out_dir)
+    info = store.read_run_info(out_dir)
+    if not folder.snapshots:
+        raise StoreError(f"no raw snapshots in {out_dir} (expected day_NN_raw/snapshot_*.json)")
+    warnings = list(folder.warnings)
+    if window is None:
+        if info is not None:
+            window = store.window_from_run_info(info)
+        else:
+            window = infer_window(folder.snapshots)
+            warnings.append(f"no {store.RUN_FILE} in {out_dir}: window inferred from the snapshots")
+    if baseline is None:
+        baseline = baseline_from_run_info(info)
+    if service is None and info is not None:
+        service = info.get("service")
+    snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]
+    if len(snapshots) < len(folder.snapshots):
+        warnings.append(f"{len(folder.snapshots) - len(snapshots)} snapshots outside the window's times ignored")
+    if recompute_drift:
+        warnings.extend(analysis.apply_drift(snapshots, baseline))
+    elif baseline is not None:
+        # Zero baselines are skipped when drift is computed; say so in every day.
+        warnings.extend(analysis.compute_drift(dict.fromkeys(baseline.values, 1.0), baseline)[1])
+
+    day_latency = read_day_latency(out_dir)
+    all_daily = analysis.aggregate_days(
+        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
+    )
+    result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
+    wanted = set(days) if days is not None else None
+    for daily in all_daily:
+        if wanted is not None and daily["day_number"] not in wanted:
+            continue
+        path = store.day_summary_path(out_dir, daily["day_number"])
+        store.write_json_atomic(path, daily, schema="daily")
+        result.files.append(path)
+    if weekly:
+        summary = analysis.weekly_summary(
+            all_daily, window, baseline, settings, generated_at=generated_at, service=service
+        )
+        result.weekly = summary
+        json_path = out_dir / store.WEEKLY_JSON
+        md_path = out_dir / store.WEEKLY_MD
+        store.write_json_atomic(json_path, summary, schema="weekly")
+        store.write_text_atomic(md_path, markdown.weekly_markdown(summary))
+        result.files.extend([json_path, md_path])
+    return result
+
+
+def completed_days(window: Window, now: datetime) -> list[int]:
+    """Days of ``window`` whose end is at or before ``now``."""
+    return [d for d in range(1, window.day_count + 1) if window.day_bounds(d)[1] <= now]
+
+
+def day_end(window: Window, day_number: int) -> datetime:
+    """End of day ``day_number`` (clipped to the window)."""
+    return window.day_bounds(day_number)[1]
+
+

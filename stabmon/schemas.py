@@ -1,0 +1,56 @@
+"""The JSON Schemas that ship in the package, and validation against them."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .errors import StabmonError
+
+#: Schema names and their files in ``stabmon/schemas/``.
+SCHEMA_FILES = {
+    "snapshot": "snapshot.schema.json",
+    "daily": "daily_summary.schema.json",
+    "weekly": "weekly_summary.schema.json",
+    "run": "run.schema.json",
+    "baseline": "baseline.schema.json",
+    "anomaly": "anomaly.schema.json",
+    "burndown": "slo_burndown.schema.json",
+}
+
+
+class SchemaError(StabmonError):
+    """A document does not validate against its schema."""
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> dict[str, Any]:
+    """Return the packaged schema ``name`` (see :data:`SCHEMA_FILES`)."""
+    text = resources.files("stabmon").joinpath("schemas", SCHEMA_FILES[name]).read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load(name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def validate(document: Any, name: str) -> None:
+    """Validate ``document`` against schema ``name``.
+
+    Raises
+    ------
+    SchemaError
+        With the first error's path and message.
+    """
+    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(document))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise SchemaError(f"{name} schema: {where}: {error.message}")

@@ -1,0 +1,72 @@
+"""Every threshold of the analysis, with the seed's values as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds of the daily and weekly analysis (seed write-up, contract section 3).
+
+    Every field can be overridden by name, e.g. from a notebook parameter or a
+    YAML file, with :meth:`from_mapping`.
+    """
+
+    #: A snapshot meets the availability SLO when availability >= this (%).
+    availability_slo_percent: float = 99.9
+    #: A snapshot meets the latency SLO when p99 < this (ms).
+    latency_slo_p99_ms: float = 500.0
+    #: A day is degraded on a signal when its SLO compliance is below this (%).
+    degradation_compliance_percent: float = 95.0
+    #: A day's error rate is degraded when its average is at or above this (%).
+    error_rate_degraded_percent: float = 0.1
+    #: A metric drifts when its drift exceeds this (%).
+    drift_threshold_percent: float = 10.0
+    #: Drift is capped at this in the stability score (%).
+    drift_penalty_cap_percent: float = 20.0
+    #: Score weights: availability compliance, latency compliance, drift.
+    score_weight_availability: float = 0.4
+    score_weight_latency: float = 0.4
+    score_weight_drift: float = 0.2
+    #: Trend thresholds (contract section 3).
+    trend_availability_points: float = 0.5
+    trend_latency_ms: float = 10.0
+    trend_resource_percent: float = 5.0
+    #: Rollback criteria (seed write-up).
+    rollback_availability_percent: float = 99.9
+    rollback_drift_percent: float = 15.0
+    rollback_degraded_days: int = 2
+    rollback_critical_alerts: int = 5
+    #: A stability score below this asks for a comprehensive review.
+    low_score_threshold: float = 70.0
+
+    @classmethod
+    def from_mapping(cls, overrides: dict[str, Any] | None) -> "Settings":
+        """Build settings from defaults and a mapping of overrides.
+
+        Raises
+        ------
+        InputError
+            When a key is unknown or a value is not a number.
+        """
+        if not overrides:
+            return cls()
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key not in known:
+                raise InputError(f"unknown setting {key!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"setting {key!r} must be a number, got {value!r}")
+            values[key] = int(value) if known[key].type in ("int", int) else float(value)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULT_SETTINGS = Settings()

@@ -1,0 +1,213 @@
+"""The file store: the seed's output layout, written atomically, read back safely.
+
+Layout (contract section 4)::
+
+    DIR/run.json                                   the run's window and target
+    DIR/day_01_raw/snapshot_YYYY-MM-DD_HH-MM-SS.json
+    DIR/day_01_summary.json ... day_07_summary.json
+    DIR/weekly_summary.json, DIR/weekly_summary.md
+
+Every file is written to a temporary file in the same folder, fsynced, then
+renamed over the target, so a reader never sees half a file and a killed run
+never leaves one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import schemas
+from .errors import StoreError
+from .model import Snapshot, Window, format_time, parse_time, utc
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+WEEKLY_JSON = "weekly_summary.json"
+WEEKLY_MD = "weekly_summary.md"
+SNAPSHOT_RE = re.compile(r"^snapshot_(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})\.json$")
+DAY_RAW_RE = re.compile(r"^day_(\d{2,})_raw$")
+
+
+def day_raw_dir(out_dir: Path, day_number: int) -> Path:
+    return Path(out_dir) / f"day_{day_number:02d}_raw"
+
+
+def day_summary_path(out_dir: Path, day_number: int) -> Path:
+    return Path(out_dir) / f"day_{day_number:02d}_summary.json"
+
+
+def snapshot_filename(ts: datetime) -> str:
+    return "snapshot_" + utc(ts).strftime("%Y-%m-%d_%H-%M-%S") + ".json"
+
+
+def snapshot_path(out_dir: Path, window: Window, ts: datetime) -> Path:
+    """Where the raw snapshot of time ``ts`` lives."""
+    return day_raw_dir(out_dir, window.day_of(ts)) / snapshot_filename(ts)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+    Raises
+    ------
+    StoreError
+        When the folder cannot be created or the file cannot be written; the
+        previous content of ``path``, if any, is left intact.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"), fsync=fsync)
+
+
+def dumps(obj: Any) -> str:
+    """Serialise ``obj`` as the package writes JSON (indented, no NaN allowed)."""
+    return json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_json_atomic(path: Path, obj: Any, *, schema: str | None = None, fsync: bool = True) -> None:
+    """Validate ``obj`` against a packaged schema (when given) and write it atomically."""
+    if schema is not None:
+        schemas.validate(obj, schema)
+    write_text_atomic(path, dumps(obj), fsync=fsync)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; raise :class:`StoreError` with the path on failure."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def write_snapshot(out_dir: Path, window: Window, snapshot: Snapshot, *, fsync: bool = True) -> Path:
+    """Write one raw snapshot into its day's folder; return its path."""
+    path = snapshot_path(out_dir, window, snapshot.timestamp)
+    write_json_atomic(path, snapshot.to_dict(), schema="snapshot", fsync=fsync)
+    return path
+
+
+@dataclass
+class SnapshotFolder:
+    """What :func:`read_snapshots` found: the snapshots and a warning per bad file."""
+
+    snapshots: list[Snapshot] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def iter_snapshot_files(out_dir: Path) -> list[Path]:
+    """Every ``day_NN_raw/snapshot_*.json`` file of a run folder, sorted by name."""
+    out_dir = Path(out_dir)
+    files: list[Path] = []
+    if not out_dir.is_dir():
+        return files
+    for day_dir in sorted(out_dir.iterdir()):
+        if day_dir.is_dir() and DAY_RAW_RE.match(day_dir.name):
+            files.extend(p for p in sorted(day_dir.iterdir()) if p.name.startswith("snapshot_") and p.suffix == ".json")
+    return files
+
+
+def read_snapshots(out_dir: Path) -> SnapshotFolder:
+    """Read every raw snapshot of a run folder.
+
+    A torn or foreign file is named in a warning and skipped; nothing else is
+    lost. Two files with the same timestamp keep the first.
+    """
+    found = SnapshotFolder()
+    seen: set[datetime] = set()
+    for path in iter_snapshot_files(out_dir):
+        try:
+            data = read_json(path)
+            schemas.validate(data, "snapshot")
+            snapshot = Snapshot.from_dict(data)
+        except (StoreError, schemas.SchemaError, ValueError, KeyError, TypeError) as exc:
+            message = f"skipped {path}: {exc}"
+            log.warning(message)
+            found.warnings.append(message)
+            continue
+        if snapshot.timestamp in seen:
+            message = f"skipped {path}: duplicate snapshot for {format_time(snapshot.timestamp)}"
+            log.warning(message)
+            found.warnings.append(message)
+            continue
+        seen.add(snapshot.timestamp)
+        found.snapshots.append(snapshot)
+    found.snapshots.sort(key=lambda s: s.timestamp)
+    return found
+
+
+def write_run_info(out_dir: Path, info: dict[str, Any]) -> None:
+    """Write ``run.json``: the window and target of a run (used to resume and re-analyse)."""
+    write_json_atomic(Path(out_dir) / RUN_FILE, info, schema="run")
+
+
+def read_run_info(out_dir: Path) -> dict[str, Any] | None:
+    """Read ``run.json`` when present, else ``None``."""
+    path = Path(out_dir) / RUN_FILE
+    if not path.exists():
+        return None
+    data = read_json(path)
+    try:
+        schemas.validate(data, "run")
+    except schemas.SchemaError as exc:
+        raise StoreError(f"{path}: {exc}") from exc
+    return data
+
+
+def window_from_run_info(info: dict[str, Any]) -> Window:
+    """The :class:`Window` recorded in ``run.json``."""
+    window = info["window"]
+    return Window(
+        start=parse_time(window["start"]),
+        duration_hours=float(window["duration_hours"]),
+        interval_minutes=float(window["interval_minutes"]),
+    )
