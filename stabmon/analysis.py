@@ -642,6 +642,7 @@ def weekly_summary(
         "latency_trend": l_trend,
         "resource_trend": r_trend,
         "trend_details": {
+            "compared_days": [[d["day_number"] for d in half] for half in _halves(with_data)],
             "availability_change_points": _round(a_diff),
             "latency_change_ms": _round(l_diff, 3),
             "cpu_change_percent": _round(r_changes.get("cpu")),

@@ -141,10 +141,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    from .synthetic import SCENARIOS
-
-    parser.add_argument("--scenario", default="incident", choices=sorted(SCENARIOS),
-                        help="synthetic week to run (default: incident)")
+    parser.add_argument("--scenario", default="incident", metavar="NAME",
+                        help="synthetic week to run: healthy, incident, latency_regression (default: incident)")
     parser.add_argument("--output", "-o", default="outputs/demo", metavar="DIR", help="output folder (default: outputs/demo)")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the synthetic week (default: 42)")
     parser.add_argument("--no-report", action="store_true", help="skip rendering the notebooks")
@@ -153,7 +151,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo_week
+    from .synthetic import SCENARIOS
 
+    if args.scenario not in SCENARIOS:
+        raise InputError(f"--scenario {args.scenario!r}: choose one of {', '.join(sorted(SCENARIOS))}")
     out = Path(args.output)
     result = run_demo_week(out, scenario=args.scenario, seed=args.seed)
     weekly = result.weekly

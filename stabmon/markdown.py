@@ -15,6 +15,10 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}ms"
 
 
+def _span(days: list[int]) -> str:
+    return f"{days[0]}-{days[-1]}" if len(days) > 1 else str(days[0])
+
+
 def _status(ok: bool | None) -> str:
     if ok is None:
         return "⚪ NO DATA"
@@ -92,9 +96,12 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
         lines.append(f"| {metric} | {value} | {target} | {_status(ok)} |")
 
     details = summary["trend_details"]
+    first, last = details.get("compared_days") or ([], [])
     lines += ["", "## Trends", ""]
+    if first:
+        lines += [f"Days {_span(first)} compared with days {_span(last)}.", ""]
     lines.append(f"- **Availability:** {summary['availability_trend']}"
-                 + (f" ({details['availability_change_points']:+.3f} points, days 1-n/2 vs last n/2)"
+                 + (f" ({details['availability_change_points']:+.3f} points)"
                     if details["availability_change_points"] is not None else ""))
     lines.append(f"- **Latency:** {summary['latency_trend']}"
                  + (f" (p99 {details['latency_change_ms']:+.1f} ms)" if details["latency_change_ms"] is not None else ""))

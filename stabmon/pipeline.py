@@ -113,7 +113,7 @@ def rebuild_summaries(
     """
     out_dir = Path(out_dir)
     settings = settings or Settings()
-    generated_at = generated_at or datetime.now(timezone.utc)
+    generated_at = generated_at or datetime.now(timezone.utc).replace(microsecond=0)
     folder = store.read_snapshots(out_dir)
     info = store.read_run_info(out_dir)
     if not folder.snapshots:

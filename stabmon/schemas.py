@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
+# jsonschema imports rfc3987_syntax when it is installed (jupyter pulls it in),
+# and that module compiles a grammar for ~2.7 s at import. Our schemas check no
+# IRI formats, so keep it out; jsonschema treats it as absent.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import jsonschema  # noqa: E402
 
 from .errors import StabmonError
 
