@@ -542,11 +542,22 @@ def weekly_summary(
     *,
     generated_at: datetime | None = None,
     service: str | None = None,
+    anomalies: Sequence[dict[str, Any]] | None = None,
+    burndown: dict[str, Any] | None = None,
+    comparison: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The weekly summary: score, grade, trends, rollback decision, recommendations.
 
     Days with no snapshots are listed in ``daily_summaries`` (as missing) and
     in ``missing_days`` but left out of every average and trend.
+
+    Parameters
+    ----------
+    anomalies, burndown, comparison
+        Optional evidence: anomaly events (``anomalies.jsonl`` dicts), the
+        error-budget burn-down (``slo_burndown.json``) and the baseline
+        comparison rows (:func:`stabmon.compare.compare_days`). When given they
+        are summarized in the weekly document and cited by the recommendations.
     """
     daily = sorted(daily, key=lambda d: d["day_number"])
     with_data = [d for d in daily if d["snapshot_count"] > 0]
@@ -651,6 +662,9 @@ def weekly_summary(
         "rollback_recommended": bool(evidence),
         "rollback_reasons": [e["text"] for e in evidence],
         "rollback_evidence": evidence,
+        "anomaly_summary": anomaly_summary(anomalies) if anomalies is not None else None,
+        "slo_burndown": _burndown_summary(burndown),
+        "baseline_comparison": list(comparison) if comparison is not None else None,
         "settings": settings.to_dict(),
         "_metadata": {
             "schema_version": SCHEMA_VERSION,
@@ -661,6 +675,38 @@ def weekly_summary(
     summary["recommendations"] = recommendations
     summary["action_items"] = actions
     return summary
+
+
+def anomaly_summary(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of anomaly events by severity and metric, and the medium and high events themselves."""
+    by_severity = {"low": 0, "medium": 0, "high": 0}
+    by_metric: dict[str, int] = {}
+    for event in events:
+        by_severity[event["severity"]] = by_severity.get(event["severity"], 0) + 1
+        by_metric[event["metric"]] = by_metric.get(event["metric"], 0) + 1
+    notable = [e for e in events if e["severity"] in ("medium", "high")]
+    return {
+        "total": len(events),
+        "by_severity": by_severity,
+        "by_metric": dict(sorted(by_metric.items())),
+        "notable_events": sorted(notable, key=lambda e: e["timestamp"]),
+    }
+
+
+def _burndown_summary(burndown: dict[str, Any] | None) -> dict[str, Any] | None:
+    if burndown is None:
+        return None
+    days = burndown.get("days") or []
+    last = days[-1] if days else {}
+    return {
+        "slo_target_percent": burndown["slo_target_percent"],
+        "error_budget_requests": burndown["error_budget_requests"],
+        "cumulative_consumed_percent": last.get("cumulative_consumed_percent"),
+        "budget_remaining_percent": last.get("budget_remaining_percent"),
+        "burn_rate_1h": burndown.get("burn_rate_1h"),
+        "burn_rate_6h": burndown.get("burn_rate_6h"),
+        "projected_exhaustion": burndown.get("projected_exhaustion"),
+    }
 
 
 def _degradation_text(day: dict[str, Any], settings: Settings) -> str:
@@ -747,6 +793,42 @@ def recommendations_and_actions(summary: dict[str, Any], settings: Settings = DE
             f"Stability score {score:.1f} (grade {summary['stability_grade']}) is below "
             f"{settings.low_score_threshold:g}: comprehensive review required."
         )
+
+    anomalies = summary.get("anomaly_summary") or {}
+    high = [e for e in anomalies.get("notable_events", []) if e["severity"] == "high"]
+    if high:
+        cited = "; ".join(
+            f"{METRIC_LABELS.get(e['metric'], e['metric'])} {e['type'].replace('_', ' ')} on day {e['day_number']} "
+            f"at {e['timestamp'][11:16]} UTC ({e['value']:.4g} vs expected {e['expected']:.4g}, z={e['z_score']:.1f})"
+            for e in high[:5]
+        )
+        more = f" and {len(high) - 5} more" if len(high) > 5 else ""
+        recs.append(f"{len(high)} high-severity anomalies: {cited}{more}: correlate with deploys and incidents.")
+        actions.append("Annotate each high-severity anomaly with its cause in the retrospective")
+
+    burn = summary.get("slo_burndown") or {}
+    remaining = burn.get("budget_remaining_percent")
+    if remaining is not None and remaining < 0:
+        recs.append(
+            f"The error budget of the {burn['slo_target_percent']:g}% SLO is exhausted "
+            f"({burn['cumulative_consumed_percent']:.0f}% consumed): freeze risky changes until it recovers."
+        )
+        actions.append("Freeze non-urgent releases until the error budget recovers")
+    elif burn.get("projected_exhaustion"):
+        recs.append(
+            f"At the current 6 h burn rate ({burn['burn_rate_6h']:.2f}x) the error budget runs out at "
+            f"{burn['projected_exhaustion']}: act before then."
+        )
+
+    regressions = [r for r in summary.get("baseline_comparison") or [] if r.get("degraded")]
+    if regressions:
+        cited = "; ".join(
+            f"{METRIC_LABELS.get(r['metric'], r['metric'])} day {r['day_number']} {r['verdict']} "
+            f"(median {r['day_median']:.4g} vs baseline {r['baseline_median']:.4g}, p={r['p_value']:.2g})"
+            for r in regressions[:5]
+        )
+        more = f" and {len(regressions) - 5} more" if len(regressions) > 5 else ""
+        recs.append(f"Worse than the release-day baseline (Mann-Whitney U, effect-size guarded): {cited}{more}.")
 
     if summary["rollback_recommended"]:
         actions.append("Prepare rollback plan for the previous version")

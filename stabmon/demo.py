@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from . import store
 from .analysis import apply_drift
+from .model import format_time
 from .pipeline import RebuildResult, rebuild_summaries
 from .settings import Settings
 from .synthetic import generate_week
@@ -35,9 +38,22 @@ def run_demo_week(
     """
     out_dir = Path(out_dir)
     week = generate_week(scenario, seed=seed)
+    # The release day before the window is the baseline's window: its snapshots
+    # feed the statistical comparison (a healthy day of the same service).
+    release_day = generate_week("healthy", start=week.window.start - timedelta(days=1), duration_hours=24,
+                                seed=seed + 1, service=week.service)
+    baseline = dataclasses.replace(week.baseline, window={
+        "start": format_time(release_day.window.start), "end": format_time(release_day.window.end)})
+    week.baseline = baseline
     apply_drift(week.snapshots, week.baseline)
-    for old in store.iter_snapshot_files(out_dir):
+    old_files = store.iter_snapshot_files(out_dir)
+    baseline_raw = out_dir / store.BASELINE_RAW_DIR
+    if baseline_raw.is_dir():
+        old_files += list(baseline_raw.glob("snapshot_*.json"))
+    for old in old_files:
         old.unlink()
+    for snapshot in release_day.snapshots:
+        store.write_baseline_snapshot(out_dir, snapshot, fsync=fsync)
     store.write_json_atomic(out_dir / BASELINE_FILE, week.baseline.to_dict(), schema="baseline", fsync=fsync)
     store.write_run_info(out_dir, {
         "window": week.window.to_dict(),

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import analysis, markdown, store
+from . import analysis, anomaly, budget, compare, markdown, store
 from .baseline import baseline_from_dict
 from .errors import BaselineError, StoreError
 from .model import Baseline, Snapshot, Window
@@ -143,6 +143,23 @@ def rebuild_summaries(
         snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
     )
     result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
+
+    # Anomalies and the error budget are rebuilt from the same snapshots, so a
+    # rerun gives the same files as the live run that appended them.
+    found = anomaly.detect_anomalies(snapshots, window)
+    events = sorted((e.to_dict() for e in found), key=lambda e: (e["timestamp"], e["metric"]))
+    counts = anomaly.daily_anomaly_counts(found, window)
+    for daily in all_daily:
+        daily["anomaly_counts"] = counts[daily["day_number"]]
+    burndown = budget.compute_burndown(snapshots, window, settings.availability_slo_percent)
+    baseline_folder = store.read_snapshots(out_dir, baseline_window=True)
+    warnings.extend(baseline_folder.warnings)
+    comparison = (
+        compare.compare_days(baseline_folder.snapshots, snapshots, window) if baseline_folder.snapshots else None
+    )
+    store.write_jsonl_atomic(out_dir / store.ANOMALIES_FILE, events, schema="anomaly")
+    store.write_json_atomic(out_dir / store.BURNDOWN_FILE, burndown, schema="burndown")
+    result.files.extend([out_dir / store.ANOMALIES_FILE, out_dir / store.BURNDOWN_FILE])
     wanted = set(days) if days is not None else None
     for daily in all_daily:
         if wanted is not None and daily["day_number"] not in wanted:
@@ -152,13 +169,16 @@ def rebuild_summaries(
         result.files.append(path)
     if weekly:
         summary = analysis.weekly_summary(
-            all_daily, window, baseline, settings, generated_at=generated_at, service=service
+            all_daily, window, baseline, settings, generated_at=generated_at, service=service,
+            anomalies=events, burndown=burndown, comparison=comparison,
         )
         result.weekly = summary
         json_path = out_dir / store.WEEKLY_JSON
         md_path = out_dir / store.WEEKLY_MD
         store.write_json_atomic(json_path, summary, schema="weekly")
-        store.write_text_atomic(md_path, markdown.weekly_markdown(summary))
+        store.write_text_atomic(
+            md_path, markdown.weekly_markdown(summary, burndown_table=budget.burndown_markdown_table(burndown))
+        )
         result.files.extend([json_path, md_path])
     return result
 

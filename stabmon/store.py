@@ -31,6 +31,9 @@ from .model import Snapshot, Window, format_time, parse_time, utc
 log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+BASELINE_RAW_DIR = "baseline_raw"
+ANOMALIES_FILE = "anomalies.jsonl"
+BURNDOWN_FILE = "slo_burndown.json"
 WEEKLY_JSON = "weekly_summary.json"
 WEEKLY_MD = "weekly_summary.md"
 SNAPSHOT_RE = re.compile(r"^snapshot_(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})\.json$")
@@ -144,6 +147,13 @@ class SnapshotFolder:
     warnings: list[str] = field(default_factory=list)
 
 
+def write_baseline_snapshot(out_dir: Path, snapshot: Snapshot, *, fsync: bool = True) -> Path:
+    """Write one snapshot of the baseline's window into ``baseline_raw/``."""
+    path = Path(out_dir) / BASELINE_RAW_DIR / snapshot_filename(snapshot.timestamp)
+    write_json_atomic(path, snapshot.to_dict(), schema="snapshot", fsync=fsync)
+    return path
+
+
 def iter_snapshot_files(out_dir: Path) -> list[Path]:
     """Every ``day_NN_raw/snapshot_*.json`` file of a run folder, sorted by name."""
     out_dir = Path(out_dir)
@@ -156,15 +166,20 @@ def iter_snapshot_files(out_dir: Path) -> list[Path]:
     return files
 
 
-def read_snapshots(out_dir: Path) -> SnapshotFolder:
-    """Read every raw snapshot of a run folder.
+def read_snapshots(out_dir: Path, *, baseline_window: bool = False) -> SnapshotFolder:
+    """Read every raw snapshot of a run folder (or of its ``baseline_raw/``).
 
     A torn or foreign file is named in a warning and skipped; nothing else is
     lost. Two files with the same timestamp keep the first.
     """
     found = SnapshotFolder()
     seen: set[datetime] = set()
-    for path in iter_snapshot_files(out_dir):
+    if baseline_window:
+        folder = Path(out_dir) / BASELINE_RAW_DIR
+        files = sorted(folder.glob("snapshot_*.json")) if folder.is_dir() else []
+    else:
+        files = iter_snapshot_files(out_dir)
+    for path in files:
         try:
             data = read_json(path)
             schemas.validate(data, "snapshot")
@@ -183,6 +198,35 @@ def read_snapshots(out_dir: Path) -> SnapshotFolder:
         found.snapshots.append(snapshot)
     found.snapshots.sort(key=lambda s: s.timestamp)
     return found
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]], *, schema: str | None = None) -> None:
+    """Write JSON Lines atomically, each row validated against ``schema`` when given."""
+    lines = []
+    for row in rows:
+        if schema is not None:
+            schemas.validate(row, schema)
+        lines.append(json.dumps(row, allow_nan=False, ensure_ascii=False))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON Lines file; a torn last line (a killed append) is skipped with a warning."""
+    rows: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return rows
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("skipped line %d of %s: not valid JSON", number, path)
+    return rows
 
 
 def write_run_info(out_dir: Path, info: dict[str, Any]) -> None:

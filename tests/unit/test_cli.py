@@ -64,6 +64,20 @@ def test_demo_writes_the_full_layout(demo_dir):
                     "## Recommendations", "## Action Items"):
         assert section in md
     assert "- [ ] " in md
+    assert "## Error Budget" in md
+    burndown = json.loads((demo_dir / "slo_burndown.json").read_text())
+    schemas.validate(burndown, "burndown")
+    assert [d["day_number"] for d in burndown["days"]] == list(range(1, 8))
+    events = [json.loads(line) for line in (demo_dir / "anomalies.jsonl").read_text().splitlines()]
+    for event in events:
+        schemas.validate(event, "anomaly")
+    # The incident week's high-severity events fall on the incident days and metrics.
+    high = {(e["day_number"], e["metric"]) for e in events if e["severity"] == "high"}
+    assert (3, "error_rate") in high and (5, "p99_latency_ms") in high
+    assert {day for day, _ in high} <= {3, 5}
+    daily3 = json.loads((demo_dir / "day_03_summary.json").read_text())
+    assert daily3["anomaly_counts"]["high"] >= 1
+    assert weekly["baseline_comparison"], "the demo records a baseline window, so the comparison runs"
 
 
 def test_demo_degraded_days_are_the_planted_ones(demo_dir):
