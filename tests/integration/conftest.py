@@ -1,0 +1,155 @@
+"""Real servers for the collection tests: Prometheus and VictoriaMetrics.
+
+Session fixtures load the synthetic ``incident`` week (service ``checkout``)
+plus a small week for a service with a hostile name into each backend, and
+run a second pair of servers scraping a live exporter (data around "now")
+for the live-mode tests. Missing binaries skip the tests with the reason, or
+fail them when ``CI`` is set. Every process is stopped at the end, also when
+a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from stabmon import servers
+from stabmon.prom import ConnectionSettings, PrometheusClient
+from stabmon.synthetic import generate_week, write_fleet_openmetrics
+
+from collect_helpers import HOSTILE_SERVICE, LIVE_SERVICE
+
+
+def need_binary(name: str) -> str:
+    """Path of a server binary, or skip (fail under CI) with the reason."""
+    path = servers.binary(name)
+    if path is None:
+        message = f"{name} not installed (Debian: apt-get install -y prometheus victoria-metrics)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class Backend:
+    """A running server and what it holds."""
+
+    name: str
+    url: str
+    server: object
+
+    def client(self, **kwargs) -> PrometheusClient:
+        return PrometheusClient(ConnectionSettings.from_env(self.url, env={}), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def incident_week():
+    """The synthetic incident week of ``checkout`` (2026-01-05 .. 2026-01-12, 30 min)."""
+    return generate_week("incident", service="checkout")
+
+
+@pytest.fixture(scope="session")
+def hostile_week():
+    """A healthy week for :data:`HOSTILE_SERVICE`, coarse scrapes to stay small."""
+    return generate_week("healthy", service=HOSTILE_SERVICE, scrape_seconds=600, seed=7)
+
+
+@pytest.fixture(scope="session")
+def week_files(tmp_path_factory, incident_week, hostile_week) -> dict[str, Path]:
+    """The weeks as OpenMetrics, and the incident week's baseline JSON."""
+    folder = tmp_path_factory.mktemp("week")
+    om = folder / "weeks.om"
+    write_fleet_openmetrics([incident_week, hostile_week], om)
+    baseline = folder / "baseline.json"
+    baseline.write_text(json.dumps(incident_week.baseline.to_dict()))
+    return {"openmetrics": om, "baseline": baseline}
+
+
+@pytest.fixture(scope="session")
+def prometheus_week(tmp_path_factory, week_files) -> Iterator[Backend]:
+    need_binary("prometheus")
+    need_binary("promtool")
+    folder = tmp_path_factory.mktemp("prom-week")
+    servers.load_openmetrics_tsdb(week_files["openmetrics"], folder / "tsdb")
+    with servers.PrometheusServer(folder / "tsdb") as server:
+        yield Backend("prometheus", server.url, server)
+
+
+@pytest.fixture(scope="session")
+def victoria_week(tmp_path_factory, incident_week, hostile_week) -> Iterator[Backend]:
+    need_binary("victoria-metrics")
+    folder = tmp_path_factory.mktemp("vm-week")
+    with servers.VictoriaMetricsServer(folder / "data") as server:
+        for week in (incident_week, hostile_week):
+            server.import_lines(line.rstrip("\n") for line in week.iter_vm_import_lines())
+        yield Backend("victoriametrics", server.url, server)
+
+
+@pytest.fixture(scope="session", params=["prometheus", "victoriametrics"])
+def week_backend(request) -> Backend:
+    """Each backend in turn, loaded with the weeks."""
+    return request.getfixturevalue("prometheus_week" if request.param == "prometheus" else "victoria_week")
+
+
+# --------------------------------------------------------------------------- live data
+
+
+@pytest.fixture(scope="session")
+def live_exporter() -> Iterator[servers.LiveExporter]:
+    with servers.LiveExporter(service=LIVE_SERVICE) as exporter:
+        yield exporter
+
+
+def _wait_for_live_data(url: str, timeout: float = 30.0) -> None:
+    client = PrometheusClient(ConnectionSettings.from_env(url, env={}), retries=0)
+    deadline = time.monotonic() + timeout
+    from datetime import datetime, timezone
+
+    while time.monotonic() < deadline:
+        try:
+            if client.instant(f'sum(rate(http_requests_total{{service="{LIVE_SERVICE}"}}[3s]))',
+                              datetime.now(timezone.utc).replace(microsecond=0)):
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"no live data in {url} after {timeout}s")
+
+
+@dataclass
+class LiveBackend(Backend):
+    ready_at: float = 0.0
+
+
+def start_live_prometheus(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
+    """A Prometheus scraping ``exporter`` every second (caller stops it)."""
+    need_binary("prometheus")
+    target = servers.ScrapeTarget(exporter.address, interval="1s")
+    return servers.PrometheusServer(folder / "tsdb", targets=[target], port=port).start()
+
+
+def start_live_victoria(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
+    """A VictoriaMetrics scraping ``exporter`` every second (caller stops it)."""
+    need_binary("victoria-metrics")
+    target = servers.ScrapeTarget(exporter.address, interval="1s")
+    return servers.VictoriaMetricsServer(folder / "data", targets=[target], port=port).start()
+
+
+@pytest.fixture(scope="session", params=["prometheus", "victoriametrics"])
+def live_backend(request, tmp_path_factory, live_exporter) -> Iterator[LiveBackend]:
+    """Each backend in turn, scraping the live exporter every second."""
+    folder = tmp_path_factory.mktemp(f"live-{request.param}")
+    start = start_live_prometheus if request.param == "prometheus" else start_live_victoria
+    server = start(folder, live_exporter)
+    try:
+        _wait_for_live_data(server.url)
+        yield LiveBackend(request.param, server.url, server, ready_at=time.time())
+    finally:
+        server.stop()
