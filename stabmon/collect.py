@@ -504,6 +504,7 @@ class MonitorRun:
         self.settle = default_settle(interval_s) if options.settle_seconds is None else options.settle_seconds
         self.outcome = MonitorOutcome(exit_code=0)
         self._closed_days: set[int] = set()
+        self._detector: Any = None
 
     # -- pieces --------------------------------------------------------------
 
@@ -522,6 +523,60 @@ class MonitorRun:
             self.outcome.collected += 1
         if batch and snapshots:
             os.sync()
+        if not batch:
+            for k in sorted(snapshots):
+                self._observe_anomalies(snapshots[k])
+
+    def _observe_anomalies(self, snapshot: Snapshot) -> None:
+        """Append the anomalies a live snapshot reveals to ``anomalies.jsonl`` as they are found.
+
+        The detector is primed once from the snapshots already on disk. Each
+        event is one ``O_APPEND`` write; a torn last line from a killed run is
+        skipped by readers, and every summary rebuild rewrites the file whole.
+        """
+        from .anomaly import AnomalyDetector
+
+        if self._detector is None:
+            self._detector = AnomalyDetector(self.window)
+            for earlier in store.read_snapshots(self.out_dir).snapshots:
+                if earlier.timestamp < snapshot.timestamp:
+                    self._detector.observe(earlier)
+        last = self._detector.last_timestamp
+        if last is not None and snapshot.timestamp <= last:
+            return
+        lines = "".join(store.dumps_line(event.to_dict()) for event in self._detector.observe(snapshot))
+        if lines:
+            store.append_text(self.out_dir / store.ANOMALIES_FILE, lines)
+
+    def collect_baseline_window(self) -> None:
+        """Collect the snapshots of the baseline's window into ``baseline_raw/`` (once).
+
+        The statistical comparison (Mann-Whitney per day and metric) needs the
+        baseline window's distribution, not only its averages. Skipped when the
+        baseline records no window, or the folder already holds its snapshots.
+        """
+        baseline = self.options.baseline
+        recorded = (baseline.window or {}) if baseline is not None else {}
+        if not recorded.get("start") or not recorded.get("end"):
+            return
+        if store.read_snapshots(self.out_dir, baseline_window=True).snapshots:
+            return
+        try:
+            start, end = parse_time(recorded["start"]), parse_time(recorded["end"])
+        except ValueError:
+            log.warning("baseline window %r is not a pair of ISO times: no statistical comparison", recorded)
+            return
+        hours = (end - start).total_seconds() / 3600.0
+        if hours <= 0 or end > self.clock.now():
+            log.warning("baseline window %s .. %s is empty or not over: no statistical comparison",
+                        recorded["start"], recorded["end"])
+            return
+        window = Window(start=start, duration_hours=hours, interval_minutes=self.window.interval_minutes)
+        collector = Collector(self.client, self.options.catalogue, window, None)
+        snapshots = collector.range_snapshots(list(range(window.snapshot_count)), strict=True)
+        for snapshot in snapshots.values():
+            store.write_baseline_snapshot(self.out_dir, snapshot, fsync=False)
+        log.info("baseline window: %d snapshots collected for the statistical comparison", len(snapshots))
 
     def _collect(self, due: list[int], now: datetime, *, initial: bool) -> None:
         horizon = now - timedelta(seconds=RANGE_HORIZON_SECONDS)
@@ -608,6 +663,7 @@ class MonitorRun:
             log.info("resuming: %d of %d snapshots already in %s", len(on_disk), count, self.out_dir)
         try:
             self.client.check()
+            self.collect_baseline_window()
             initial = True
             slept = True
             while pending or open_days:
@@ -678,6 +734,9 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-mode", action="store_true",
                         help="with --duration <= 2, take a snapshot every 10 minutes")
     parser.add_argument("--report", action="store_true", help="render the notebooks when the run ends")
+    from .fleet import add_fleet_arguments  # fleet runs (issue 7): --services, --all-services, --shard
+
+    add_fleet_arguments(parser)
 
 
 def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -812,6 +871,8 @@ def monitor(options: MonitorOptions, *, clock: Clock | None = None,
         Expected failures (the command line prints one line and exits 1).
     """
     with run_lock(options.out_dir), _sigterm_as_interrupt():
+        # Under the lock no other run can own a temporary file: those present were left by a kill.
+        store.remove_stale_temp_files(options.out_dir)
         store.write_run_info(options.out_dir, run_info(options))
         runner = MonitorRun(options, clock=clock, client=client)
         try:
@@ -839,6 +900,10 @@ def _render_reports(out_dir: Path) -> None:
 
 def run_monitor_command(args: argparse.Namespace) -> int:
     """``stabmon monitor``: collect and analyse a window; return the exit code (0 or 130)."""
+    from .fleet import is_fleet_request, run_fleet_command
+
+    if is_fleet_request(args):
+        return run_fleet_command(args)
     options = _resolve_monitor(args, datetime.now(timezone.utc))
     outcome = monitor(options)
     if outcome.exit_code == 0:

@@ -38,6 +38,8 @@ WEEKLY_JSON = "weekly_summary.json"
 WEEKLY_MD = "weekly_summary.md"
 SNAPSHOT_RE = re.compile(r"^snapshot_(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})\.json$")
 DAY_RAW_RE = re.compile(r"^day_(\d{2,})_raw$")
+#: Names of the temporary files of :func:`write_bytes_atomic` (``.NAME.XXXXXXXX.tmp``).
+TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 def day_raw_dir(out_dir: Path, day_number: int) -> Path:
@@ -154,6 +156,33 @@ def write_baseline_snapshot(out_dir: Path, snapshot: Snapshot, *, fsync: bool = 
     return path
 
 
+def remove_stale_temp_files(out_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed run left in a run folder; return them.
+
+    A run killed between creating a temporary file and renaming it leaves
+    ``.NAME.XXXXXXXX.tmp`` behind (the target itself stays whole). Call this
+    only while holding the folder's run lock, when no writer can own one.
+    """
+    out_dir = Path(out_dir)
+    removed: list[Path] = []
+    if not out_dir.is_dir():
+        return removed
+    folders = [out_dir] + [p for p in out_dir.iterdir()
+                           if p.is_dir() and (DAY_RAW_RE.match(p.name) or p.name == BASELINE_RAW_DIR)]
+    for folder in folders:
+        for path in folder.iterdir():
+            if TEMP_RE.match(path.name) and path.is_file():
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.warning("cannot remove %s left by a killed run: %s", path, exc.strerror or exc)
+                    continue
+                removed.append(path)
+    if removed:
+        log.info("removed %d temporary files left by a killed run in %s", len(removed), out_dir)
+    return removed
+
+
 def iter_snapshot_files(out_dir: Path) -> list[Path]:
     """Every ``day_NN_raw/snapshot_*.json`` file of a run folder, sorted by name."""
     out_dir = Path(out_dir)
@@ -200,14 +229,34 @@ def read_snapshots(out_dir: Path, *, baseline_window: bool = False) -> SnapshotF
     return found
 
 
+def dumps_line(row: dict[str, Any]) -> str:
+    """One JSON Lines row (no NaN, newline-terminated)."""
+    return json.dumps(row, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` with one ``O_APPEND`` write, fsynced (for JSON Lines logs written live)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
 def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]], *, schema: str | None = None) -> None:
     """Write JSON Lines atomically, each row validated against ``schema`` when given."""
     lines = []
     for row in rows:
         if schema is not None:
             schemas.validate(row, schema)
-        lines.append(json.dumps(row, allow_nan=False, ensure_ascii=False))
-    write_text_atomic(path, "".join(line + "\n" for line in lines))
+        lines.append(dumps_line(row))
+    write_text_atomic(path, "".join(lines))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
