@@ -1,0 +1,912 @@
+"""Charts of a run: matplotlib functions that take data and an ``ax`` and return the figure.
+
+Every function draws onto the ``ax`` it is given (or a new figure when
+``ax`` is ``None``) and returns the :class:`~matplotlib.figure.Figure`. Nothing
+here saves a file or calls ``pyplot``: new figures are plain ``Figure``
+objects, so a notebook displays the returned figure exactly once and a
+script or test never leaks pyplot state. (The backend is the caller's
+business: notebooks use the inline one.)
+
+Conventions: times are UTC; a snapshot at ``t_k`` stands for the interval
+``(t_k - interval, t_k]``, so shaded breaches and alert spans start one
+interval before the first flagged snapshot. Data that is absent is drawn as
+a gap, never as 0; a chart whose input file does not exist says "not
+available" instead of drawing an empty frame.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator
+
+from .model import METRIC_FIELDS
+from .rundata import METRIC_LABELS, METRIC_UNITS, interval_spans
+
+#: Line colours of the signals (colour-blind safe Okabe-Ito palette).
+SIGNAL_COLORS: dict[str, str] = {
+    "availability": "#0072B2",
+    "error_rate": "#D55E00",
+    "p95_latency_ms": "#E69F00",
+    "p99_latency_ms": "#CC79A7",
+    "cpu_percent": "#009E73",
+    "memory_percent": "#56B4E9",
+    "requests": "#000000",
+    "errors": "#D55E00",
+}
+SEVERITY_COLORS: dict[str, str] = {"critical": "#C0392B", "warning": "#E69F00", "info": "#0072B2"}
+ANOMALY_COLORS: dict[str, str] = {"low": "#999999", "medium": "#E69F00", "high": "#C0392B"}
+ANOMALY_MARKERS: dict[str, str] = {"spike": "^", "drop": "v", "level_shift": "s"}
+BREACH_COLOR = "#C0392B"
+DEGRADED_COLOR = "#F5B041"
+SLO_LINE = {"color": "#333333", "linestyle": "--", "linewidth": 1.2}
+GRADE_BANDS: tuple[tuple[str, float, float, str], ...] = (
+    ("F", 0.0, 60.0, "#C0392B"),
+    ("D", 60.0, 70.0, "#E67E22"),
+    ("C", 70.0, 80.0, "#F1C40F"),
+    ("B", 80.0, 90.0, "#82C341"),
+    ("A", 90.0, 100.0, "#27AE60"),
+)
+
+WIDE = (11.0, 3.6)
+
+
+# ---------------------------------------------------------------------------
+# notebooks
+
+
+def figure_png(figure: Figure, dpi: float = 80.0) -> bytes:
+    """The figure as PNG bytes (what a notebook shows)."""
+    import io
+
+    buffer = io.BytesIO()
+    # No bbox_inches="tight": the figures use constrained layout, so it would
+    # only redraw every chart a second time.
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    return buffer.getvalue()
+
+
+def show_in_notebook(dpi: float = 80.0) -> None:
+    """Make IPython display the figures these functions return as PNG images.
+
+    Importing pyplot just to register its figure formatter (what
+    ``%matplotlib inline`` does) costs a few tenths of a second in every
+    kernel of a report; this registers the formatter directly. Outside
+    IPython it does nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["image/png"].for_type(Figure, lambda figure: figure_png(figure, dpi))
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    figure = Figure(figsize=figsize, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def safe_text(text: Any) -> str:
+    """Text from Prometheus made safe for matplotlib (a ``$`` would start mathtext)."""
+    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+
+
+def _x(index: pd.Index) -> np.ndarray:
+    """Times as naive-UTC ``datetime64`` (matplotlib's UTC convention)."""
+    times = pd.DatetimeIndex(index)
+    if times.tz is not None:
+        times = times.tz_convert("UTC").tz_localize(None)
+    return times.to_numpy()
+
+
+def _xt(ts: Any) -> datetime:
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
+
+
+def _interval_of(frame: pd.DataFrame | pd.Series) -> pd.Timedelta:
+    if len(frame.index) < 2:
+        return pd.Timedelta(minutes=30)
+    return pd.Series(frame.index).diff().dropna().min()
+
+
+def _time_axis(ax: Axes, start: Any, end: Any) -> None:
+    """Limit the x axis to ``[start, end]`` and label it in UTC at a sensible granularity."""
+    begin, finish = _xt(start), _xt(end)
+    ax.set_xlim(begin, finish)
+    span_hours = (finish - begin).total_seconds() / 3600.0
+    # Fixed tick positions instead of mdates' rrule locators: those are
+    # recomputed at every layout pass and were half of a week chart's
+    # rendering time.
+    if span_hours <= 36:
+        major = pd.date_range(pd.Timestamp(begin).ceil("3h"), finish, freq="3h")
+        minor = pd.DatetimeIndex([])
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=timezone.utc))
+        # The span starts one interval before the first snapshot (the previous
+        # evening for a day), so name the date of the middle of the span.
+        middle = begin + (finish - begin) / 2
+        ax.set_xlabel(f"time (UTC), {middle:%a %d %b %Y}")
+    else:
+        major = pd.date_range(pd.Timestamp(begin).ceil("1D"), finish, freq="1D")
+        minor = pd.date_range(pd.Timestamp(begin).ceil("6h"), finish, freq="6h")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=timezone.utc))
+        ax.set_xlabel("date (UTC)")
+    ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(major.to_pydatetime())))
+    ax.xaxis.set_minor_locator(FixedLocator(mdates.date2num(minor.to_pydatetime())))
+
+
+def _frame_span(frame: pd.DataFrame | pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
+    interval = _interval_of(frame)
+    return frame.index.min() - interval, frame.index.max()
+
+
+def _tidy(ax: Axes) -> None:
+    ax.grid(True, axis="y", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def not_available(ax: Axes | None, message: str, *, title: str | None = None) -> Figure:
+    """Draw a placeholder saying why a chart has no data (e.g. a file not written yet)."""
+    figure, ax = _figure_and_axes(ax, (11.0, 1.6))
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, safe_text(message), ha="center", va="center", fontsize=11, color="#555555",
+            transform=ax.transAxes)
+    if title:
+        ax.set_title(safe_text(title), loc="left", fontweight="bold")
+    return figure
+
+
+def _shade(ax: Axes, spans: Sequence[tuple[Any, Any]], *, color: str, alpha: float, label: str | None) -> None:
+    for i, (begin, end) in enumerate(spans):
+        ax.axvspan(_xt(begin), _xt(end), color=color, alpha=alpha, linewidth=0,
+                   label=label if i == 0 else None)
+
+
+def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[str]) -> int:
+    """Mark the anomaly events of ``metrics`` on a timeline at their value.
+
+    Marker shape says the type (▲ spike, ▼ drop, ■ level shift), colour the
+    severity. Returns the number of events drawn.
+    """
+    if anomalies is None or anomalies.empty:
+        return 0
+    events = anomalies[anomalies["metric"].isin(list(metrics))]
+    for (severity, kind), group in events.groupby(["severity", "type"], sort=False):
+        ax.scatter(_x(pd.DatetimeIndex(group["timestamp"])), group["value"], zorder=5, s=46,
+                   marker=ANOMALY_MARKERS.get(kind, "o"), color=ANOMALY_COLORS.get(severity, "#555555"),
+                   edgecolor="white", linewidth=0.6, label=f"anomaly: {kind.replace('_', ' ')} ({severity})")
+    return len(events)
+
+
+def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) -> None:
+    """Draw day boundaries and shade degraded days on a multi-day timeline.
+
+    ``daily`` is :attr:`stabmon.rundata.RunData.daily` (index ``day_number``,
+    ``start_time`` and ``degraded`` columns).
+    """
+    if daily is None or daily.empty:
+        return
+    shaded = False
+    for day_number, row in daily.iterrows():
+        begin = pd.Timestamp(row["start_time"])
+        end = begin + pd.Timedelta(days=1)
+        ax.axvline(_xt(begin), color="#888888", linewidth=0.8, alpha=0.6)
+        if bool(row.get("degraded")):
+            ax.axvspan(_xt(begin), _xt(end), color=DEGRADED_COLOR, alpha=0.14, linewidth=0,
+                       label=None if shaded else "degraded day")
+            shaded = True
+        if label_days:
+            ax.text(_xt(begin + pd.Timedelta(hours=12)), 1.0, f"day {day_number}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8, color="#444444")
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8, loc=kwargs.pop("loc", "best"), framealpha=0.85, **kwargs)
+
+
+def _pad(daily: pd.DataFrame | None) -> float:
+    # Day labels sit just above the axes; keep the title clear of them.
+    return 16.0 if daily is not None and not daily.empty else 6.0
+
+
+def _title(ax: Axes, title: str, pad: float = 6.0) -> None:
+    ax.set_title(safe_text(title), loc="left", fontweight="bold", fontsize=11, pad=pad)
+
+
+# ---------------------------------------------------------------------------
+# timelines (a day or the whole week)
+
+
+def plot_availability(
+    snapshots: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    slo_percent: float = 99.9,
+    anomalies: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Availability per snapshot, the SLO line, and the intervals below it shaded.
+
+    Parameters
+    ----------
+    snapshots
+        Snapshot rows (UTC index) with an ``availability`` column, e.g.
+        :func:`stabmon.rundata.day_snapshots`.
+    ax
+        Axes to draw on; a new figure when ``None``.
+    slo_percent
+        The availability SLO (a snapshot complies at or above it).
+    anomalies
+        Anomaly events to mark (``error_rate`` events are shown here too,
+        since availability is ``100 - error_rate``); ``None`` for none.
+    daily
+        Daily table to draw day boundaries and degraded days (multi-day charts).
+    title
+        Chart title; a default one names the SLO.
+    """
+    figure, ax = _figure_and_axes(ax)
+    values = snapshots["availability"]
+    ax.plot(_x(snapshots.index), values, color=SIGNAL_COLORS["availability"], linewidth=1.4,
+            marker="." if len(values) <= 60 else None, label="availability")
+    ax.axhline(slo_percent, label=f"SLO {slo_percent:g} %", **SLO_LINE)
+    _shade(ax, interval_spans(values < slo_percent, _interval_of(snapshots)), color=BREACH_COLOR,
+           alpha=0.15, label="below SLO")
+    mark_days(ax, daily)
+    present = values.dropna()
+    low = min(float(present.min()), slo_percent) if present.size else slo_percent
+    margin = max((100.0 - low) * 0.08, 0.01)
+    ax.set_ylim(low - margin, 100.0 + margin)
+    ax.set_ylabel("availability (%)")
+    if anomalies is not None and not anomalies.empty:
+        mark_anomalies(ax, anomalies, ["availability"])
+    _time_axis(ax, *_frame_span(snapshots))
+    _tidy(ax)
+    _title(ax, title or f"Availability vs the {slo_percent:g} % SLO", pad=_pad(daily))
+    _legend(ax, loc="lower left")
+    return figure
+
+
+def plot_error_rate(
+    snapshots: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    threshold_percent: float = 0.1,
+    anomalies: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Error rate (5xx share) per snapshot, with the degradation threshold.
+
+    A day is degraded on error rate when its *average* reaches
+    ``threshold_percent``; snapshots at or above it are shaded so the
+    intervals that pushed the average up stand out.
+    """
+    figure, ax = _figure_and_axes(ax)
+    values = snapshots["error_rate"]
+    ax.plot(_x(snapshots.index), values, color=SIGNAL_COLORS["error_rate"], linewidth=1.4,
+            marker="." if len(values) <= 60 else None, label="error rate")
+    ax.axhline(threshold_percent, label=f"degraded if day average ≥ {threshold_percent:g} %", **SLO_LINE)
+    _shade(ax, interval_spans(values >= threshold_percent, _interval_of(snapshots)), color=BREACH_COLOR,
+           alpha=0.12, label=f"≥ {threshold_percent:g} %")
+    mark_days(ax, daily)
+    present = values.dropna()
+    top = max(float(present.max()) if present.size else 0.0, threshold_percent)
+    ax.set_ylim(0, top * 1.15)
+    ax.set_ylabel("error rate (% of requests)")
+    if anomalies is not None and not anomalies.empty:
+        mark_anomalies(ax, anomalies, ["error_rate"])
+    _time_axis(ax, *_frame_span(snapshots))
+    _tidy(ax)
+    _title(ax, title or "Error rate (HTTP 5xx)", pad=_pad(daily))
+    _legend(ax, loc="upper left")
+    return figure
+
+
+def plot_latency(
+    snapshots: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    slo_p99_ms: float = 500.0,
+    anomalies: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """p95 and p99 latency per snapshot, the p99 SLO line, and the intervals over it shaded."""
+    figure, ax = _figure_and_axes(ax)
+    x = _x(snapshots.index)
+    small = len(snapshots) <= 60
+    ax.plot(x, snapshots["p95_latency_ms"], color=SIGNAL_COLORS["p95_latency_ms"], linewidth=1.3,
+            marker="." if small else None, label="p95")
+    ax.plot(x, snapshots["p99_latency_ms"], color=SIGNAL_COLORS["p99_latency_ms"], linewidth=1.5,
+            marker="." if small else None, label="p99")
+    ax.axhline(slo_p99_ms, label=f"p99 SLO < {slo_p99_ms:g} ms", **SLO_LINE)
+    _shade(ax, interval_spans(snapshots["p99_latency_ms"] >= slo_p99_ms, _interval_of(snapshots)),
+           color=BREACH_COLOR, alpha=0.15, label="p99 over SLO")
+    mark_days(ax, daily)
+    present = snapshots[["p95_latency_ms", "p99_latency_ms"]].stack().dropna()
+    top = max(float(present.max()) if present.size else 0.0, slo_p99_ms)
+    ax.set_ylim(0, top * 1.12)
+    ax.set_ylabel("latency (ms)")
+    if anomalies is not None and not anomalies.empty:
+        mark_anomalies(ax, anomalies, ["p95_latency_ms", "p99_latency_ms"])
+    _time_axis(ax, *_frame_span(snapshots))
+    _tidy(ax)
+    _title(ax, title or f"Latency p95 / p99 vs the {slo_p99_ms:g} ms p99 SLO", pad=_pad(daily))
+    _legend(ax, loc="upper left")
+    return figure
+
+
+def plot_resources(
+    snapshots: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    anomalies: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """CPU and memory use as a percentage of the container limits."""
+    figure, ax = _figure_and_axes(ax)
+    x = _x(snapshots.index)
+    for metric, label in (("cpu_percent", "CPU"), ("memory_percent", "memory")):
+        ax.plot(x, snapshots[metric], color=SIGNAL_COLORS[metric], linewidth=1.4, label=label)
+    mark_days(ax, daily)
+    present = snapshots[["cpu_percent", "memory_percent"]].stack().dropna()
+    ax.set_ylim(0, max(100.0, float(present.max()) * 1.05 if present.size else 100.0))
+    ax.set_ylabel("% of limit")
+    if anomalies is not None and not anomalies.empty:
+        mark_anomalies(ax, anomalies, ["cpu_percent", "memory_percent"])
+    _time_axis(ax, *_frame_span(snapshots))
+    _tidy(ax)
+    _title(ax, title or "CPU and memory (% of the container limits)", pad=_pad(daily))
+    _legend(ax, loc="upper left")
+    return figure
+
+
+def plot_metric(
+    snapshots: pd.DataFrame,
+    metric: str,
+    ax: Axes | None = None,
+    *,
+    threshold: float | None = None,
+    baseline: float | None = None,
+    anomalies: pd.DataFrame | None = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Any one snapshot column over time, with an optional threshold and baseline line.
+
+    Used for exploring; ``metric`` may be a metric (``p99_latency_ms``) or a
+    derived column (``drift_p99_latency_ms``, ``drift_mean``).
+    """
+    figure, ax = _figure_and_axes(ax)
+    values = snapshots[metric]
+    base_metric = metric[len("drift_"):] if metric.startswith("drift_") else metric
+    ax.plot(_x(snapshots.index), values, color=SIGNAL_COLORS.get(base_metric, "#0072B2"), linewidth=1.4,
+            label=METRIC_LABELS.get(metric, metric))
+    if threshold is not None:
+        ax.axhline(threshold, label=f"threshold {threshold:g}", **SLO_LINE)
+    if baseline is not None:
+        ax.axhline(baseline, color="#27AE60", linestyle=":", linewidth=1.4, label=f"baseline {baseline:g}")
+    mark_days(ax, daily)
+    if anomalies is not None and not anomalies.empty:
+        mark_anomalies(ax, anomalies, [metric])
+    unit = "% drift from baseline" if metric.startswith("drift_") else METRIC_UNITS.get(metric, "")
+    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    _time_axis(ax, *_frame_span(snapshots))
+    _tidy(ax)
+    _title(ax, title or f"{metric} over time", pad=_pad(daily))
+    _legend(ax, loc="best")
+    return figure
+
+
+def plot_alert_episodes(
+    episodes: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    daily: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Alert episodes as spans, one row per alert (name and distinguishing labels).
+
+    Parameters
+    ----------
+    episodes
+        :attr:`stabmon.rundata.RunData.episodes` rows (``span_start``,
+        ``span_end``, ``alertname``, ``label_text``, ``severity``).
+    start, end
+        The time range to show (a day), UTC. When omitted, the days of
+        ``daily`` (the whole window, with day boundaries drawn).
+    daily
+        The daily table, for the range and the day boundaries.
+    """
+    if start is None or end is None:
+        if daily is None or daily.empty:
+            raise ValueError("plot_alert_episodes needs start and end, or the daily table")
+        start = pd.Timestamp(daily["start_time"].min())
+        end = pd.Timestamp(daily["start_time"].max()) + pd.Timedelta(days=1)
+    lanes = [] if episodes.empty else list(dict.fromkeys(zip(episodes["alertname"], episodes["label_text"])))
+    figure, ax = _figure_and_axes(ax, (11.0, 1.4 + 0.45 * max(len(lanes), 1)))
+    if not lanes:
+        ax.text(0.5, 0.5, "No alert fired in this period", transform=ax.transAxes, ha="center", va="center",
+                color="#555555")
+        ax.set_yticks([])
+    else:
+        for lane, key in enumerate(lanes):
+            rows = episodes[(episodes["alertname"] == key[0]) & (episodes["label_text"] == key[1])]
+            for _, row in rows.iterrows():
+                begin, finish = _xt(row["span_start"]), _xt(row["span_end"])
+                ax.barh(lane, mdates.date2num(finish) - mdates.date2num(begin), left=mdates.date2num(begin),
+                        height=0.6, color=SEVERITY_COLORS.get(row["severity"], "#777777"), alpha=0.9)
+                ax.text(mdates.date2num(finish), lane, f" {row['duration_minutes']:.0f} min", va="center",
+                        fontsize=8, color="#333333")
+        ax.set_yticks(range(len(lanes)))
+        ax.set_yticklabels([safe_text(name) for name, _ in lanes], fontsize=9)
+        ax.set_ylim(len(lanes) - 0.4, -0.6)
+        severities = list(dict.fromkeys(episodes["severity"]))
+        ax.legend(handles=[Patch(color=SEVERITY_COLORS.get(s, "#777777"), label=s) for s in severities],
+                  fontsize=8, loc="upper right", title="severity", title_fontsize=8)
+    mark_days(ax, daily, label_days=False)
+    _time_axis(ax, start, end)
+    ax.grid(True, axis="x", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    _title(ax, title or f"Alert episodes ({len(episodes)})")
+    return figure
+
+
+def plot_drift_by_metric(
+    drift_by_metric: Mapping[str, float] | pd.Series,
+    ax: Axes | None = None,
+    *,
+    threshold_percent: float = 10.0,
+    title: str | None = None,
+) -> Figure:
+    """Average drift from the baseline of each metric, against the drift threshold.
+
+    A log scale is used when one metric drifts by far more than the others
+    (an error rate of 0.5 % against a baseline of 0.02 % is a 2,400 % drift),
+    so the small drifts stay readable.
+    """
+    series = pd.Series(drift_by_metric, dtype="float64").dropna().sort_values()
+    if series.empty:
+        return not_available(ax, "No drift figures: the run has no baseline", title=title or "Drift from baseline")
+    figure, ax = _figure_and_axes(ax, (9.0, 0.6 + 0.45 * len(series)))
+    colors = [BREACH_COLOR if v > threshold_percent else "#0072B2" for v in series]
+    labels = [METRIC_LABELS.get(m, m) for m in series.index]
+    ax.barh(labels, series.clip(lower=0.01), color=colors)
+    ax.axvline(threshold_percent, label=f"threshold {threshold_percent:g} %", **SLO_LINE)
+    if series.max() > 20 * threshold_percent:
+        ax.set_xscale("log")
+        ax.set_xlabel("average drift from baseline (%, log scale)")
+    else:
+        ax.set_xlabel("average drift from baseline (%)")
+    for label, value in zip(labels, series):
+        ax.text(max(value, 0.01), label, f" {value:,.1f} %", va="center", fontsize=8)
+    ax.margins(x=0.15)
+    ax.grid(True, axis="x", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    _title(ax, title or "Drift from baseline by metric (red: over threshold)")
+    _legend(ax, loc="lower right")
+    return figure
+
+
+# ---------------------------------------------------------------------------
+# the week
+
+
+def plot_slo_compliance(
+    daily: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    target_percent: float = 95.0,
+    title: str | None = None,
+) -> Figure:
+    """Per-day availability and latency SLO compliance bars against the target line.
+
+    A day below ``target_percent`` on either signal is degraded; days with no
+    data are labelled instead of drawn as 0.
+    """
+    figure, ax = _figure_and_axes(ax, (11.0, 3.8))
+    days = list(daily.index)
+    x = np.arange(len(days))
+    width = 0.38
+    for offset, column, label, color in (
+        (-width / 2, "slo_compliance_percent", "availability SLO", SIGNAL_COLORS["availability"]),
+        (width / 2, "latency_slo_compliance_percent", "latency SLO", SIGNAL_COLORS["p99_latency_ms"]),
+    ):
+        values = daily[column].astype("float64")
+        bars = ax.bar(x + offset, values.fillna(0), width, label=label, color=color, zorder=2)
+        for bar, value in zip(bars, values):
+            if math.isnan(value):
+                bar.set_visible(False)
+                continue
+            ax.text(bar.get_x() + bar.get_width() / 2, value + 0.8, f"{value:.0f}", ha="center", fontsize=7)
+            if value < target_percent:
+                bar.set_edgecolor(BREACH_COLOR)
+                bar.set_linewidth(2)
+    ax.axhline(target_percent, label=f"target {target_percent:g} %", **SLO_LINE)
+    for i, (day_number, row) in enumerate(daily.iterrows()):
+        if row.get("snapshot_count", 0) == 0:
+            ax.text(i, 50, "no data", ha="center", va="center", rotation=90, color="#777777")
+        elif bool(row.get("degraded")):
+            ax.axvspan(i - 0.5, i + 0.5, color=DEGRADED_COLOR, alpha=0.14, linewidth=0, zorder=0)
+            reasons = [name for name, key in (("availability", "availability_degraded"),
+                                              ("latency", "latency_degraded"),
+                                              ("error rate", "error_rate_degraded")) if bool(row.get(key))]
+            ax.text(i, 104, "degraded:\n" + ", ".join(reasons), ha="center", va="bottom", fontsize=7,
+                    color=BREACH_COLOR, fontweight="bold")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"day {d}" for d in days])
+    ax.set_ylim(0, 122)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("snapshots meeting the SLO (%)")
+    _tidy(ax)
+    _title(ax, title or f"SLO compliance per day (a day is degraded below {target_percent:g} %)")
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9, ncols=3)
+    return figure
+
+
+def plot_week_signals(
+    snapshots: pd.DataFrame,
+    daily: pd.DataFrame,
+    *,
+    availability_slo_percent: float = 99.9,
+    latency_slo_p99_ms: float = 500.0,
+    error_rate_threshold_percent: float = 0.1,
+    anomalies: pd.DataFrame | None = None,
+    figure: Figure | None = None,
+) -> Figure:
+    """The golden signals over the whole window, stacked, with day boundaries and degraded days.
+
+    Four panels sharing the time axis: availability, error rate, latency,
+    CPU and memory. This is the week-level view of the daily charts.
+    """
+    figure = figure or Figure(figsize=(11.0, 11.0), layout="constrained")
+    axes = figure.subplots(4, 1, sharex=True)
+    plot_availability(snapshots, axes[0], slo_percent=availability_slo_percent, daily=daily, anomalies=anomalies,
+                      title="Availability")
+    plot_error_rate(snapshots, axes[1], threshold_percent=error_rate_threshold_percent, daily=None,
+                    anomalies=anomalies, title="Error rate")
+    plot_latency(snapshots, axes[2], slo_p99_ms=latency_slo_p99_ms, daily=None, anomalies=anomalies,
+                 title="Latency p95 / p99")
+    plot_resources(snapshots, axes[3], daily=None, anomalies=anomalies, title="CPU and memory")
+    for ax in axes[1:]:
+        mark_days(ax, daily, label_days=False)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
+    figure.suptitle("The week's golden signals (shaded days are degraded, red bands breach the SLO)",
+                    x=0.01, ha="left", fontweight="bold")
+    return figure
+
+
+def plot_drift_heatmap(
+    matrix: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    threshold_percent: float = 10.0,
+    title: str | None = None,
+) -> Figure:
+    """Day x metric heatmap of the average drift from the baseline.
+
+    Colours are capped at three times the threshold (one runaway metric
+    would otherwise wash every other cell out); the cell text gives the real
+    figure and is bold when over the threshold. Days with no figure are grey.
+    """
+    if matrix.empty or matrix.isna().all().all():
+        return not_available(ax, "No drift figures: the run has no baseline", title=title or "Drift heatmap")
+    figure, ax = _figure_and_axes(ax, (9.5, 1.2 + 0.45 * len(matrix)))
+    values = matrix.to_numpy(dtype="float64")
+    cap = 3.0 * threshold_percent
+    cmap = ListedColormap(["#EAF4EA", "#FDEBD0", "#F5B041", "#E67E22", "#C0392B"]).with_extremes(bad="#DDDDDD")
+    norm = BoundaryNorm([0, threshold_percent / 2, threshold_percent, 1.5 * threshold_percent, 2 * threshold_percent,
+                         cap], cmap.N)
+    image = ax.imshow(np.ma.masked_invalid(np.minimum(values, cap * 0.9999)), cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        text = "n/a" if math.isnan(value) else (f"{value:,.0f}" if value >= 100 else f"{value:.1f}")
+        over = not math.isnan(value) and value > threshold_percent
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, fontweight="bold" if over else "normal",
+                color="white" if over and value >= 1.5 * threshold_percent else "#222222")
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_xticklabels([METRIC_LABELS.get(c, c) for c in matrix.columns])
+    ax.set_yticks(range(matrix.shape[0]))
+    ax.set_yticklabels([f"day {d}" for d in matrix.index])
+    ax.tick_params(length=0)
+    colorbar = figure.colorbar(image, ax=ax, extend="max", pad=0.02)
+    colorbar.set_label(f"drift (%), capped at {cap:g}")
+    _title(ax, title or f"Average drift from baseline, day x metric (bold: over {threshold_percent:g} %)")
+    return figure
+
+
+def plot_stability_score(weekly: Mapping[str, Any], ax: Axes | None = None, *, title: str | None = None) -> Figure:
+    """The stability score on the A-F grade scale, with what each component contributed.
+
+    Upper bar: the grade bands and a marker at the score. Lower bar: the
+    score's parts (0.4 x availability compliance, 0.4 x latency compliance,
+    0.2 x (100 - capped drift)) and what each lost.
+    """
+    score = weekly.get("stability_score")
+    if score is None:
+        return not_available(ax, "Stability score not available (no SLO compliance figures)",
+                             title=title or "Stability score")
+    figure, ax = _figure_and_axes(ax, (11.0, 2.6))
+    for grade, low, high, color in GRADE_BANDS:
+        ax.barh(1, high - low, left=low, height=0.5, color=color, alpha=0.85)
+        ax.text((low + high) / 2, 1, grade, ha="center", va="center", fontweight="bold", color="white")
+    ax.plot([score, score], [0.68, 1.32], color="black", linewidth=3)
+    ax.annotate(f"{score:.1f}", (score, 1.3), xytext=(0, 4), textcoords="offset points", ha="center",
+                fontweight="bold")
+    settings = weekly.get("settings") or {}
+    parts = _score_parts(weekly, settings)
+    left = 0.0
+    colors = [SIGNAL_COLORS["availability"], SIGNAL_COLORS["p99_latency_ms"], "#7F8C8D"]
+    for (name, earned, possible), color in zip(parts, colors):
+        ax.barh(0, earned, left=left, height=0.5, color=color, label=f"{name}: {earned:.1f} of {possible:.0f}")
+        left += earned
+    if left < 100:
+        ax.barh(0, 100 - left, left=left, height=0.5, color="white", edgecolor="#BBBBBB", hatch="///",
+                label=f"lost: {100 - left:.1f}")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.5, 1.7)
+    ax.set_yticks([0, 1])
+    ax.set_yticklabels(["components", "grade"])
+    ax.set_xlabel("stability score (0-100)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    grade = weekly.get("stability_grade")
+    _title(ax, title or f"Stability score {score:.1f} / 100, grade {grade}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    return figure
+
+
+def _score_parts(weekly: Mapping[str, Any], settings: Mapping[str, Any]) -> list[tuple[str, float, float]]:
+    # Mirrors analysis.stability_score so the bar adds up to the score shown.
+    wa = float(settings.get("score_weight_availability", 0.4))
+    wl = float(settings.get("score_weight_latency", 0.4))
+    wd = float(settings.get("score_weight_drift", 0.2))
+    cap = float(settings.get("drift_penalty_cap_percent", 20.0))
+    availability = weekly.get("avg_slo_compliance_percent") or 0.0
+    latency = weekly.get("avg_latency_slo_compliance_percent") or 0.0
+    drift = min(weekly.get("avg_drift_percent") or 0.0, cap)
+    return [
+        ("availability compliance", availability * wa, 100 * wa),
+        ("latency compliance", latency * wl, 100 * wl),
+        ("drift", (100.0 - drift) * wd, 100 * wd),
+    ]
+
+
+def plot_resource_trend(
+    daily: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    trend: str | None = None,
+    cpu_change_percent: float | None = None,
+    memory_change_percent: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Daily average and peak CPU and memory, with the first-half and last-half means the trend compares."""
+    figure, ax = _figure_and_axes(ax, (11.0, 3.8))
+    days = daily[daily["snapshot_count"] > 0] if "snapshot_count" in daily else daily
+    x = np.asarray(days.index, dtype=float)
+    n = len(days)
+    half = n // 2
+    for avg, peak, label in (("avg_cpu_percent", "peak_cpu_percent", "CPU"),
+                             ("avg_memory_percent", "peak_memory_percent", "memory")):
+        color = SIGNAL_COLORS["cpu_percent" if label == "CPU" else "memory_percent"]
+        ax.plot(x, days[avg], marker="o", color=color, linewidth=1.8, label=f"{label} daily average")
+        ax.plot(x, days[peak], marker="^", color=color, linewidth=0.9, linestyle=":", alpha=0.8,
+                label=f"{label} daily peak")
+        if half:
+            first, last = days[avg].iloc[:half].mean(), days[avg].iloc[n - half:].mean()
+            ax.hlines(first, x[0] - 0.2, x[half - 1] + 0.2, color=color, linestyle="--", linewidth=1, alpha=0.7)
+            ax.hlines(last, x[n - half] - 0.2, x[-1] + 0.2, color=color, linestyle="--", linewidth=1, alpha=0.7)
+    if half:
+        ax.plot([], [], color="#555555", linestyle="--", linewidth=1, label="half-week means (trend)")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"day {int(d)}" for d in x])
+    ax.set_ylim(0, max(100.0, float(np.nanmax(days[["peak_cpu_percent", "peak_memory_percent"]].to_numpy(float)))
+                       * 1.05 if n else 100.0))
+    ax.set_ylabel("% of limit")
+    _tidy(ax)
+    details = []
+    if cpu_change_percent is not None:
+        details.append(f"CPU {cpu_change_percent:+.1f} %")
+    if memory_change_percent is not None:
+        details.append(f"memory {memory_change_percent:+.1f} %")
+    heading = f"Resource trend: {trend}" if trend else "Resource use per day"
+    if details:
+        heading += f" ({', '.join(details)}, last days vs first days)"
+    _title(ax, title or heading)
+    ax.legend(fontsize=8, loc="upper left", ncols=3, framealpha=0.9)
+    return figure
+
+
+# ---------------------------------------------------------------------------
+# the retrospective
+
+
+def plot_incident_timeline(
+    snapshots: pd.DataFrame,
+    episodes: pd.DataFrame,
+    daily: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    anomalies: pd.DataFrame | None = None,
+    availability_slo_percent: float = 99.9,
+    latency_slo_p99_ms: float = 500.0,
+    title: str | None = None,
+) -> Figure:
+    """The week's incidents on one timeline.
+
+    Rows, top to bottom: degraded days, intervals below the availability SLO,
+    intervals over the p99 latency SLO, one row per alert (coloured by
+    severity), and the anomalies (when ``anomalies.jsonl`` exists; the row
+    says "not available" when it does not).
+    """
+    lanes: list[str] = ["degraded days", "availability < SLO", "p99 latency ≥ SLO"]
+    alert_keys = [] if episodes.empty else list(dict.fromkeys(zip(episodes["alertname"], episodes["label_text"])))
+    lanes += [f"alert: {name}" for name, _ in alert_keys]
+    lanes.append("anomalies")
+    figure, ax = _figure_and_axes(ax, (11.0, 1.6 + 0.42 * len(lanes)))
+    interval = _interval_of(snapshots)
+
+    def bar(lane: int, begin: Any, end: Any, color: str, alpha: float = 0.9) -> None:
+        left = mdates.date2num(_xt(begin))
+        ax.barh(lane, mdates.date2num(_xt(end)) - left, left=left, height=0.6, color=color, alpha=alpha)
+
+    for _, row in daily.iterrows():
+        if bool(row.get("degraded")):
+            begin = pd.Timestamp(row["start_time"])
+            bar(0, begin, begin + pd.Timedelta(days=1), DEGRADED_COLOR)
+    for begin, end in interval_spans(snapshots["availability"] < availability_slo_percent, interval):
+        bar(1, begin, end, SIGNAL_COLORS["availability"])
+    for begin, end in interval_spans(snapshots["p99_latency_ms"] >= latency_slo_p99_ms, interval):
+        bar(2, begin, end, SIGNAL_COLORS["p99_latency_ms"])
+    for offset, (name, labels) in enumerate(alert_keys):
+        rows = episodes[(episodes["alertname"] == name) & (episodes["label_text"] == labels)]
+        for _, row in rows.iterrows():
+            bar(3 + offset, row["span_start"], row["span_end"], SEVERITY_COLORS.get(row["severity"], "#777777"))
+    anomaly_lane = len(lanes) - 1
+    if anomalies is None:
+        ax.text(_xt(snapshots.index.min()), anomaly_lane, "  not available (no anomalies.jsonl)", va="center",
+                fontsize=8, color="#777777")
+    elif anomalies.empty:
+        ax.text(_xt(snapshots.index.min()), anomaly_lane, "  none detected", va="center", fontsize=8, color="#777777")
+    else:
+        for severity, group in anomalies.groupby("severity", sort=False):
+            ax.scatter(_x(pd.DatetimeIndex(group["timestamp"])), [anomaly_lane] * len(group),
+                       color=ANOMALY_COLORS.get(severity, "#555555"), s={"high": 60, "medium": 40}.get(severity, 22),
+                       marker="D", zorder=5, label=f"anomaly ({severity})")
+    mark_days(ax, daily)
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels([safe_text(lane) for lane in lanes], fontsize=9)
+    ax.set_ylim(len(lanes) - 0.4, -0.6)
+    _time_axis(ax, *_frame_span(snapshots))
+    ax.grid(True, axis="x", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [Patch(color=DEGRADED_COLOR, label="degraded day")]
+    handles += [Patch(color=SEVERITY_COLORS[s], label=f"{s} alert") for s in SEVERITY_COLORS
+                if not episodes.empty and s in set(episodes["severity"])]
+    if anomalies is not None and not anomalies.empty:
+        handles += [Line2D([], [], marker="D", linestyle="", color=ANOMALY_COLORS[s], label=f"{s} anomaly")
+                    for s in ANOMALY_COLORS if s in set(anomalies["severity"])]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    _title(ax, title or "What happened, when (UTC)", pad=14)
+    return figure
+
+
+def plot_burndown(burndown: Mapping[str, Any] | None, ax: Axes | None = None, *, title: str | None = None) -> Figure:
+    """Error-budget burn-down: budget consumed per day, cumulative use, and what remains.
+
+    ``burndown`` is the ``slo_burndown.json`` document (contract section 4);
+    ``None`` draws a "not available" note (the file is written by a later
+    stage of the pipeline).
+    """
+    if not burndown or not burndown.get("days"):
+        return not_available(ax, "Error-budget burn-down not available (no slo_burndown.json in the run folder)",
+                             title=title or "Error budget")
+    days = pd.DataFrame(burndown["days"]).sort_values("day_number")
+    figure, ax = _figure_and_axes(ax, (11.0, 3.8))
+    x = days["day_number"].to_numpy(dtype=float)
+    ax.bar(x, days["budget_consumed_percent"], width=0.6, color=SIGNAL_COLORS["error_rate"], alpha=0.55,
+           label="consumed that day")
+    ax.plot(x, days["cumulative_consumed_percent"], marker="o", color=BREACH_COLOR, linewidth=2,
+            label="consumed so far")
+    ax.plot(x, days["budget_remaining_percent"], marker="s", color="#27AE60", linewidth=2, label="remaining")
+    ax.axhline(100, label="budget exhausted", **SLO_LINE)
+    rates = days["burn_rate"] if "burn_rate" in days else pd.Series([None] * len(days))
+    for xi, rate, used in zip(x, rates, days["budget_consumed_percent"]):
+        if rate is not None and not (isinstance(rate, float) and math.isnan(rate)):
+            ax.annotate(f"×{rate:.1f}", (xi, max(float(used), 0.0)), xytext=(0, 3), textcoords="offset points",
+                        ha="center", fontsize=7, color="#333333")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"day {int(d)}" for d in x])
+    top = float(np.nanmax(days[["cumulative_consumed_percent", "budget_remaining_percent"]].to_numpy(float)))
+    ax.set_ylim(min(0.0, float(days["budget_remaining_percent"].min())) - 5, max(105.0, top * 1.1))
+    ax.set_ylabel("% of the error budget")
+    _tidy(ax)
+    target = burndown.get("slo_target_percent")
+    window_days = burndown.get("window_days")
+    exhaustion = burndown.get("projected_exhaustion")
+    heading = "Error budget"
+    if target is not None:
+        heading += f" of the {target:g} % SLO"
+    if window_days:
+        heading += f" over {window_days:g} days"
+    exhausted = days[days["cumulative_consumed_percent"] >= 100.0]
+    if not exhausted.empty:
+        heading += (f": exhausted on day {int(exhausted['day_number'].iloc[0])} "
+                    f"({float(days['cumulative_consumed_percent'].iloc[-1]):.0f} % used by day "
+                    f"{int(days['day_number'].iloc[-1])})")
+    elif exhaustion:
+        heading += f": projected exhaustion {exhaustion}"
+    else:
+        heading += ": not projected to run out"
+    _title(ax, title or heading)
+    ax.legend(fontsize=8, loc="upper left", framealpha=0.9, ncols=2)
+    ax.text(1.0, -0.2, "×n: burn rate (1 = spending exactly the budget)", transform=ax.transAxes, ha="right",
+            fontsize=7, color="#555555")
+    return figure
+
+
+def plot_anomaly_timelines(
+    snapshots: pd.DataFrame,
+    anomalies: pd.DataFrame | None,
+    *,
+    daily: pd.DataFrame | None = None,
+    figure: Figure | None = None,
+) -> Figure:
+    """One timeline per metric that had anomalies, with the events marked.
+
+    ``anomalies`` is ``None`` when the run has no ``anomalies.jsonl``: the
+    chart says the data is not available.
+    """
+    if anomalies is None:
+        return not_available(None, "Anomalies not available (no anomalies.jsonl in the run folder)",
+                             title="Anomalies")
+    if anomalies.empty:
+        return not_available(None, "No anomaly detected in this period", title="Anomalies")
+    # Panels in the contract's metric order, whatever order the events came in.
+    named = set(anomalies["metric"])
+    metrics = [m for m in METRIC_FIELDS if m in named] + sorted(
+        m for m in named if m not in METRIC_FIELDS and m in snapshots.columns)
+    if not metrics:
+        return not_available(None, "The anomalies name no metric of the snapshots", title="Anomalies")
+    figure = figure or Figure(figsize=(11.0, 1.0 + 2.4 * len(metrics)), layout="constrained")
+    axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, metric in zip(axes, metrics):
+        count = (anomalies["metric"] == metric).sum()
+        plot_metric(snapshots, metric, ax, anomalies=anomalies, daily=daily,
+                    title=f"{METRIC_LABELS.get(metric, metric)}: {count} anomal{'y' if count == 1 else 'ies'}")
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    return figure

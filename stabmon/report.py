@@ -1,0 +1,493 @@
+"""Render a run folder's notebooks into ``reports/``: executed ``.ipynb``, single-file HTML, Markdown.
+
+``stabmon report --input DIR`` (and ``stabmon demo`` unless ``--no-report``)
+runs, with papermill, one daily notebook per day that has snapshots, the
+weekly summary and the retrospective, and exports them with nbconvert::
+
+    DIR/reports/day_01_analysis.ipynb, day_01_analysis.html, ...
+    DIR/reports/weekly_summary.ipynb, weekly_summary.html
+    DIR/reports/retrospective.ipynb, retrospective.html, retrospective.md
+    DIR/reports/retrospective_files/*.png          (the Markdown's images)
+
+The HTML files hide the code and embed their images, so one file can be
+attached to a ticket. Notebooks run in parallel (``jobs`` kernels at a time,
+one papermill run per thread, each with its own kernel process). Every file
+is written atomically.
+
+Only the run folder and the thresholds are passed as parameters: papermill
+records parameters in the executed notebook (the injected cell and
+``metadata.papermill.parameters``), so credentials are never passed; the
+notebooks read files, not Prometheus.
+
+A notebook that fails (a cell error or a cell timeout) is kept as
+``reports/<name>.failed.ipynb`` and reported in a :class:`ReportError`
+naming the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import paths, store
+from .errors import InputError, ReportError, StabmonError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The kernel papermill starts (the project environment's ipykernel).
+KERNEL_NAME = "python3"
+
+#: Report kinds, in the order they are listed.
+KINDS: tuple[str, ...] = ("daily", "weekly", "retrospective")
+
+NOTEBOOK_FILES = {
+    "daily": "daily_analysis.ipynb",
+    "weekly": "weekly_summary.ipynb",
+    "retrospective": "retrospective.ipynb",
+}
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+#: nbconvert's logger for our exports: its one warning ("alternative text is
+#: missing" on every chart, for which it then adds a generic alt) is noise here.
+_EXPORT_LOG = logging.getLogger("stabmon.report.nbconvert")
+_EXPORT_LOG.setLevel(logging.ERROR)
+
+
+@dataclass
+class NotebookJob:
+    """One notebook to execute and export."""
+
+    name: str
+    kind: str
+    template: Path
+    parameters: dict[str, Any]
+    title: str
+    markdown: bool = False
+
+
+@dataclass
+class ReportResult:
+    """What :func:`render_reports` wrote.
+
+    Attributes
+    ----------
+    reports_dir
+        ``<run>/reports``.
+    index
+        The main report to open first (the weekly HTML when rendered).
+    files
+        Every file written, in job order.
+    notebooks
+        Names of the executed notebooks (``day_01_analysis``, ...).
+    seconds
+        Wall time of the rendering.
+    """
+
+    reports_dir: Path
+    index: Path
+    files: list[Path] = field(default_factory=list)
+    notebooks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class NotebookFailure:
+    """Why one notebook failed: its name, the failing cell and the kept partial notebook."""
+
+    name: str
+    cell_index: int | None
+    cell_source: str
+    error: str
+    kept: Path | None
+
+    def summary(self) -> str:
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "before any cell ran"
+        source = f" ({self.cell_source})" if self.cell_source else ""
+        kept = f"; partial notebook kept in {self.kept}" if self.kept else ""
+        return f"notebook {self.name} failed at {where}{source}: {self.error}{kept}"
+
+
+# ---------------------------------------------------------------------------
+# planning
+
+
+def report_days(run_dir: Path) -> list[int]:
+    """Days of a run folder that hold at least one raw snapshot."""
+    days = set()
+    for path in store.iter_snapshot_files(run_dir):
+        match = store.DAY_RAW_RE.match(path.parent.name)
+        if match:
+            days.add(int(match.group(1)))
+    return sorted(days)
+
+
+def run_thresholds(run_dir: Path) -> dict[str, float]:
+    """The notebook thresholds the run was analysed with (its weekly summary's settings)."""
+    weekly_path = run_dir / store.WEEKLY_JSON
+    settings = Settings()
+    if weekly_path.exists():
+        stored = (store.read_json(weekly_path) or {}).get("settings") or {}
+        known = set(Settings().to_dict())
+        try:
+            settings = Settings.from_mapping({k: v for k, v in stored.items() if k in known})
+        except InputError as exc:
+            log.warning("%s: %s; using the default thresholds", weekly_path, exc)
+    from .rundata import NOTEBOOK_THRESHOLDS  # pandas: only when rendering, not for `stabmon --help`
+
+    values = settings.to_dict()
+    return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
+
+
+def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path | None = None) -> list[NotebookJob]:
+    """The notebooks to render for a run folder (pure but for reading the folder's listing)."""
+    notebooks_dir = notebooks_dir or paths.NOTEBOOKS_DIR
+    wanted = list(kinds)
+    unknown = [k for k in wanted if k not in KINDS]
+    if unknown:
+        raise InputError(f"unknown report kind(s): {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    common: dict[str, Any] = {"run_dir": str(run_dir)}
+    common.update(run_thresholds(run_dir))
+    jobs: list[NotebookJob] = []
+    if "daily" in wanted:
+        for day in report_days(run_dir):
+            jobs.append(NotebookJob(
+                name=f"day_{day:02d}_analysis", kind="daily", template=notebooks_dir / NOTEBOOK_FILES["daily"],
+                parameters={**common, "day_number": day}, title=f"Day {day} stability analysis",
+            ))
+    if "weekly" in wanted:
+        jobs.append(NotebookJob(name="weekly_summary", kind="weekly", template=notebooks_dir / NOTEBOOK_FILES["weekly"],
+                                parameters=dict(common), title="Weekly stability summary"))
+    if "retrospective" in wanted:
+        jobs.append(NotebookJob(name="retrospective", kind="retrospective",
+                                template=notebooks_dir / NOTEBOOK_FILES["retrospective"],
+                                parameters=dict(common), title="Post-release retrospective", markdown=True))
+    return jobs
+
+
+# ---------------------------------------------------------------------------
+# executing one notebook
+
+
+def _first_line(text: str) -> str:
+    for line in _ANSI.sub("", str(text)).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _failed_cell(nb: Any) -> tuple[int | None, str]:
+    """The cell papermill was running when execution stopped: the last one that started."""
+    index = None
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("papermill", {})
+        if meta.get("exception") or meta.get("status") == "failed":
+            return i, _first_line(cell.get("source", ""))
+        if meta.get("start_time"):
+            index = i
+    if index is None:
+        return None, ""
+    return index, _first_line(nb.cells[index].get("source", ""))
+
+
+def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> Any:
+    """Run one notebook with papermill and write ``reports/<name>.ipynb`` atomically.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The executed notebook.
+
+    Raises
+    ------
+    ReportError
+        When a cell fails or times out (the partial notebook is kept as
+        ``<name>.failed.ipynb``) or the kernel cannot be started.
+    """
+    import nbformat
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    final = reports_dir / f"{job.name}.ipynb"
+    failed = reports_dir / f"{job.name}.failed.ipynb"
+    fd, scratch_name = tempfile.mkstemp(prefix=f".{job.name}.", suffix=".running.ipynb", dir=reports_dir)
+    os.close(fd)
+    scratch = Path(scratch_name)
+    try:
+        try:
+            nb = pm.execute_notebook(
+                str(job.template), str(scratch), parameters=job.parameters, kernel_name=KERNEL_NAME,
+                progress_bar=False, log_output=False, execution_timeout=timeout, report_mode=False,
+                kernel_manager_class=_quiet_kernel_manager(),
+            )
+        except PapermillExecutionError as exc:
+            partial = _keep_partial(scratch, failed)
+            raise ReportError(NotebookFailure(
+                job.name, exc.cell_index, _first_line(exc.source),
+                f"{exc.ename}: {_first_line(exc.evalue)}", partial).summary()) from None
+        except (CellTimeoutError, DeadKernelError) as exc:
+            partial = _keep_partial(scratch, failed)
+            index, source = _failed_cell(nbformat.read(partial, as_version=4)) if partial else (None, "")
+            kind = "cell timed out" if isinstance(exc, CellTimeoutError) else "kernel died"
+            raise ReportError(NotebookFailure(
+                job.name, index, source, f"{kind} ({_first_line(str(exc)) or type(exc).__name__}"
+                + (f", limit {timeout:g} s)" if isinstance(exc, CellTimeoutError) else ")"), partial).summary()) from None
+        except StabmonError:
+            raise
+        except Exception as exc:  # kernel start failures, missing template, ...
+            partial = _keep_partial(scratch, failed)
+            raise ReportError(NotebookFailure(job.name, None, "", f"{type(exc).__name__}: {_first_line(str(exc))}",
+                                              partial).summary()) from None
+        store.write_text_atomic(final, nbformat.writes(nb), fsync=False)
+        if failed.exists():
+            failed.unlink()  # an earlier failure of this notebook is no longer true
+        return nb
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=None)
+def _quiet_kernel_manager() -> type:
+    """A kernel manager whose kernels do not write to our stderr.
+
+    A kernel's own log lines (start-up notices, "KeyboardInterrupt caught" at
+    shutdown) would otherwise interleave with the progress bar; what a cell
+    prints still reaches the notebook through the kernel's iopub channel.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_pre_start_kernel(**kw)
+
+    return QuietKernelManager
+
+
+def _keep_partial(scratch: Path, failed: Path) -> Path | None:
+    if not scratch.exists() or scratch.stat().st_size == 0:
+        return None
+    store.write_bytes_atomic(failed, scratch.read_bytes(), fsync=False)
+    return failed
+
+
+# ---------------------------------------------------------------------------
+# exporting
+
+
+def export_html(nb: Any, title: str) -> str:
+    """Single-file HTML: code hidden, images embedded as ``data:`` URIs, no prompts."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            exclude_anchor_links=True, embed_images=True, log=_EXPORT_LOG)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return body
+
+
+def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]]:
+    """Markdown with the code hidden; images as files in ``files_dir_name`` beside the ``.md``.
+
+    Returns
+    -------
+    (text, images)
+        The Markdown and a mapping of relative image path to PNG bytes.
+    """
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
+
+    # Prefer each output's own Markdown over its HTML (nbconvert's default is
+    # HTML first), so the .md reads as Markdown; PNG before HTML for charts.
+    config = Config({"NbConvertBase": {"display_data_priority": [
+        "text/markdown", "image/png", "image/jpeg", "image/svg+xml", "text/html", "text/latex", "text/plain",
+    ]}})
+    exporter = MarkdownExporter(config=config, exclude_input=True, exclude_input_prompt=True,
+                                exclude_output_prompt=True, log=_EXPORT_LOG)
+    stem = files_dir_name[: -len("_files")] if files_dir_name.endswith("_files") else files_dir_name
+    body, resources = exporter.from_notebook_node(
+        nb, resources={"output_files_dir": files_dir_name, "unique_key": stem}
+    )
+    images = {name: data for name, data in (resources.get("outputs") or {}).items()}
+    # nbconvert leaves runs of blank and indented-blank lines around hidden
+    # inputs; a retrospective is read as plain text too.
+    lines = [line.rstrip() for line in body.splitlines()]
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    return body, images
+
+
+def write_exports(job: NotebookJob, nb: Any, reports_dir: Path) -> list[Path]:
+    """Write the HTML (and for the retrospective the Markdown and its images) of an executed notebook."""
+    written: list[Path] = []
+    html_path = reports_dir / f"{job.name}.html"
+    store.write_text_atomic(html_path, export_html(nb, job.title), fsync=False)
+    written.append(html_path)
+    if job.markdown:
+        files_dir = f"{job.name}_files"
+        text, images = export_markdown(nb, files_dir)
+        old = reports_dir / files_dir
+        if old.is_dir():
+            for stale in old.iterdir():
+                if stale.is_file():
+                    stale.unlink()
+        for name, data in images.items():
+            path = reports_dir / name
+            store.write_bytes_atomic(path, data, fsync=False)
+            written.append(path)
+        md_path = reports_dir / f"{job.name}.md"
+        store.write_text_atomic(md_path, text, fsync=False)
+        written.append(md_path)
+    return written
+
+
+def render_job(job: NotebookJob, reports_dir: Path, *, timeout: float) -> list[Path]:
+    """Execute one notebook and write all its files; return them."""
+    nb = execute_notebook(job, reports_dir, timeout=timeout)
+    return [reports_dir / f"{job.name}.ipynb", *write_exports(job, nb, reports_dir)]
+
+
+# ---------------------------------------------------------------------------
+# the whole folder
+
+
+def render_reports(
+    out_dir: str | Path,
+    *,
+    jobs: int = 2,
+    timeout: float = 600,
+    notebooks: Sequence[str] | None = None,
+    progress: bool = True,
+) -> ReportResult:
+    """Render every report of a run folder into ``out_dir/reports``.
+
+    Parameters
+    ----------
+    out_dir
+        The run folder (raw snapshots and summaries, contract section 4).
+    jobs
+        How many notebooks run at once (each in its own kernel).
+    timeout
+        Seconds one cell may run before the notebook is failed.
+    notebooks
+        Kinds to render (``daily``, ``weekly``, ``retrospective``); all by default.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    ReportResult
+        The files written and the main report (``index``).
+
+    Raises
+    ------
+    ReportError
+        When the folder has no raw snapshot (one line), or a notebook fails;
+        every other notebook is still rendered, the message names each
+        failing notebook and cell.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    run_dir = Path(out_dir).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise ReportError(f"cannot render reports: {run_dir} is not a folder")
+    if not store.iter_snapshot_files(run_dir):
+        raise ReportError(f"cannot render reports: no raw snapshots in {run_dir} "
+                          "(expected day_NN_raw/snapshot_*.json; run 'stabmon monitor' or 'stabmon demo' first)")
+    if jobs < 1:
+        raise InputError(f"jobs must be at least 1, got {jobs}")
+    planned = plan_jobs(run_dir, notebooks or KINDS)
+    if not planned:
+        raise ReportError(f"nothing to render in {run_dir}")
+    reports_dir = run_dir / paths.REPORTS_DIRNAME
+    reports_dir.mkdir(parents=True, exist_ok=True)
+
+    done: dict[str, list[Path]] = {}
+    failures: list[str] = []
+    with tqdm(total=len(planned), desc="rendering reports", unit="notebook", disable=not progress,
+              leave=True) as bar:
+        # Threads are enough: the work happens in the kernels (separate
+        # processes); the threads only wait on them and export the results.
+        with ThreadPoolExecutor(max_workers=min(jobs, len(planned)), thread_name_prefix="stabmon-report") as pool:
+            # Longest first (weekly, retrospective), so the short daily
+            # notebooks fill the gaps at the end instead of a long one
+            # running alone.
+            ordered = sorted(planned, key=lambda job: job.kind == "daily")
+            futures = {pool.submit(render_job, job, reports_dir, timeout=timeout): job for job in ordered}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    done[job.name] = future.result()
+                except ReportError as exc:
+                    failures.append(str(exc))
+                bar.set_postfix_str(job.name, refresh=False)
+                bar.update(1)
+    files = [path for job in planned for path in done.get(job.name, [])]
+    if failures:
+        count = f"{len(failures)} of {len(planned)} notebooks failed: " if len(failures) > 1 else ""
+        raise ReportError(count + "; ".join(sorted(failures)))
+    index = reports_dir / "weekly_summary.html"
+    if not index.exists() or "weekly_summary" not in done:
+        index = next((p for p in files if p.suffix == ".html"), reports_dir)
+    return ReportResult(reports_dir=reports_dir, index=index, files=files,
+                        notebooks=[job.name for job in planned], seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``stabmon report``."""
+    parser.add_argument("--input", "-i", required=True, metavar="DIR",
+                        help="run folder holding day_NN_raw/ snapshots (reports go to DIR/reports/)")
+    parser.add_argument("--jobs", "-j", type=_positive_int, default=2, metavar="N",
+                        help="notebooks rendered in parallel, one kernel each (default: 2)")
+    parser.add_argument("--timeout", type=_positive_float, default=600.0, metavar="S",
+                        help="seconds a notebook cell may run before the notebook fails (default: 600)")
+    parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
+                        help="render only these reports: daily, weekly, retrospective (repeatable; default: all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """``stabmon report``: render the run folder's notebooks; print where the reports are."""
+    folder = Path(args.input)
+    if not folder.is_dir():
+        raise InputError(f"--input {folder}: no such folder")
+    result = render_reports(folder, jobs=args.jobs, timeout=args.timeout, notebooks=args.only,
+                            progress=not args.no_progress)
+    print(f"rendered {len(result.notebooks)} notebooks into {result.reports_dir} in {result.seconds:.1f} s")
+    print(f"main report: {result.index}")
+    return 0

@@ -1,0 +1,258 @@
+"""The retrospective's content: what happened, what went well, what did not, what to do.
+
+Pure functions of a loaded :class:`~stabmon.rundata.RunData`: they return
+plain lists and DataFrames of sentences built from the run's figures, so
+the retrospective notebook only shows them (and they have unit tests). The
+seed's Phase 6 asked for a compact, actionable retrospective (option A); each
+sentence here names its figure, its threshold and its day.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .rundata import RunData, baseline_comparison, interval_spans
+
+#: Anomaly severities listed in "what happened" (low ones are noise there;
+#: the anomalies table of the notebook still lists them all).
+TIMELINE_ANOMALY_SEVERITIES: tuple[str, ...] = ("medium", "high")
+
+EVENT_COLUMNS: tuple[str, ...] = ("start", "end", "day_number", "kind", "severity", "what")
+
+
+def _duration(delta: pd.Timedelta) -> str:
+    minutes = int(round(delta.total_seconds() / 60.0))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _days(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers) if numbers else "none"
+
+
+def _degradation_reasons(row: pd.Series, settings: Any) -> list[str]:
+    reasons = []
+    if bool(row.get("availability_degraded")):
+        reasons.append(f"availability SLO compliance {row['slo_compliance_percent']:.1f} % "
+                       f"< {settings.degradation_compliance_percent:g} %")
+    if bool(row.get("latency_degraded")):
+        reasons.append(f"latency SLO compliance {row['latency_slo_compliance_percent']:.1f} % "
+                       f"< {settings.degradation_compliance_percent:g} %")
+    if bool(row.get("error_rate_degraded")):
+        reasons.append(f"average error rate {row['avg_error_rate']:.3f} % >= {settings.error_rate_degraded_percent:g} %")
+    return reasons
+
+
+def incident_events(run: RunData) -> pd.DataFrame:
+    """The week's events in time order: degraded days, SLO breaches, alert episodes, anomalies, gaps.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``start``, ``end`` (UTC), ``day_number``, ``kind``
+        (``degraded day``, ``SLO breach``, ``alert``, ``anomaly``,
+        ``missing data``), ``severity`` and ``what`` (one sentence).
+    """
+    settings = run.settings
+    events: list[dict[str, Any]] = []
+    for day_number, row in run.daily.iterrows():
+        begin, end = run.day_bounds(int(day_number))
+        if row["snapshot_count"] == 0:
+            events.append({"start": begin, "end": end, "day_number": day_number, "kind": "missing data",
+                           "severity": "warning", "what": f"Day {day_number}: no snapshot collected"})
+            continue
+        if row.get("data_completeness") == "partial":
+            events.append({"start": begin, "end": end, "day_number": day_number, "kind": "missing data",
+                           "severity": "info",
+                           "what": f"Day {day_number}: {int(row['snapshot_count'])} of "
+                                   f"{int(row['expected_snapshots'])} snapshots collected"})
+        if bool(row.get("degraded")):
+            events.append({"start": begin, "end": end, "day_number": day_number, "kind": "degraded day",
+                           "severity": "critical",
+                           "what": f"Day {day_number} degraded: " + "; ".join(_degradation_reasons(row, settings))})
+
+    snapshots = run.snapshots
+    breaches = (
+        ("availability", snapshots["availability"] < settings.availability_slo_percent,
+         lambda part: f"Availability below the {settings.availability_slo_percent:g} % SLO "
+                      f"(lowest {part['availability'].min():.3f} %)"),
+        ("p99 latency", snapshots["p99_latency_ms"] >= settings.latency_slo_p99_ms,
+         lambda part: f"p99 latency over the {settings.latency_slo_p99_ms:g} ms SLO "
+                      f"(peak {part['p99_latency_ms'].max():.0f} ms)"),
+    )
+    for _, mask, describe in breaches:
+        for begin, end in interval_spans(mask, run.interval):
+            part = snapshots[(snapshots.index > begin) & (snapshots.index <= end)]
+            events.append({"start": begin, "end": end, "day_number": int(part["day_number"].iloc[0]),
+                           "kind": "SLO breach", "severity": "critical",
+                           "what": f"{describe(part)} for {_duration(end - begin)}"})
+
+    for _, episode in run.episodes.iterrows():
+        labels = f" [{episode['label_text']}]" if episode["label_text"] else ""
+        events.append({"start": episode["span_start"], "end": episode["span_end"], "day_number": episode["day_number"],
+                       "kind": "alert", "severity": episode["severity"],
+                       "what": f"{episode['alertname']}{labels} fired for {_duration(episode['span_end'] - episode['span_start'])}"})
+
+    if run.anomalies is not None:
+        for _, event in run.anomalies.iterrows():
+            if event["severity"] not in TIMELINE_ANOMALY_SEVERITIES:
+                continue
+            events.append({"start": event["timestamp"], "end": event["timestamp"], "day_number": event["day_number"],
+                           "kind": "anomaly", "severity": event["severity"],
+                           "what": f"{event['metric']} {str(event['type']).replace('_', ' ')}: {event['value']:.4g} "
+                                   f"(expected {event['expected']:.4g}, z = {event['z_score']:+.1f})"})
+
+    frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
+    if frame.empty:
+        return frame
+    order = {"degraded day": 0, "missing data": 1, "SLO breach": 2, "alert": 3, "anomaly": 4}
+    frame["_order"] = frame["kind"].map(order)
+    frame = frame.sort_values(["start", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    frame["day_number"] = frame["day_number"].astype(int)
+    return frame
+
+
+def went_well(run: RunData) -> list[str]:
+    """What went well, each line with the figure behind it."""
+    weekly = run.weekly
+    settings = run.settings
+    daily = run.daily[run.daily["snapshot_count"] > 0]
+    lines: list[str] = []
+    healthy = [int(d) for d, row in daily.iterrows() if not bool(row["degraded"])]
+    if healthy:
+        lines.append(f"{len(healthy)} of {len(daily)} days met every daily target (days {_days(healthy)}).")
+    availability_ok = [int(d) for d, row in daily.iterrows() if not bool(row["availability_degraded"])]
+    latency_ok = [int(d) for d, row in daily.iterrows() if not bool(row["latency_degraded"])]
+    if len(availability_ok) == len(daily) and len(daily):
+        lines.append(f"Availability SLO compliance stayed at or above {settings.degradation_compliance_percent:g} % every day.")
+    if len(latency_ok) == len(daily) and len(daily):
+        lines.append(f"p99 latency met the {settings.latency_slo_p99_ms:g} ms SLO in at least "
+                     f"{settings.degradation_compliance_percent:g} % of the snapshots every day.")
+    if weekly.get("total_critical_alerts", 0) == 0:
+        lines.append("No critical alert fired all week.")
+    quiet = float(daily["alert_free_hours"].sum()) if len(daily) else 0.0
+    covered = float(daily["snapshot_count"].sum()) * run.window.interval_minutes / 60.0
+    if covered and quiet / covered >= 0.9:
+        lines.append(f"No critical or warning alert was firing for {quiet:.1f} of {covered:.1f} monitored hours.")
+    expected = weekly.get("expected_snapshots") or 0
+    total = weekly.get("total_snapshots") or 0
+    if expected and total >= expected:
+        lines.append(f"Monitoring captured every snapshot ({total} of {expected}): the picture has no gaps.")
+    for key, label in (("availability_trend", "Availability"), ("latency_trend", "Latency")):
+        if weekly.get(key) in ("stable", "improving"):
+            lines.append(f"{label} trend over the week: {weekly[key]}.")
+    spans = _breach_spans(run)
+    if spans:
+        longest = max(end - begin for begin, end in spans)
+        if longest <= pd.Timedelta(hours=1):
+            lines.append(f"Every SLO breach recovered within {_duration(longest)} (the longest).")
+    close = [m for m, row in _comparison(run).iterrows() if not row["over_threshold"]]
+    if close:
+        lines.append(f"Stayed within {settings.drift_threshold_percent:g} % of the baseline over the week: "
+                     f"{', '.join(close)}.")
+    score = weekly.get("stability_score")
+    if score is not None and score >= 80:
+        lines.append(f"Stability score {score:.1f} / 100 (grade {weekly.get('stability_grade')}).")
+    return lines or ["Nothing stood out as going well this week; see what did not."]
+
+
+def did_not_go_well(run: RunData) -> list[str]:
+    """What did not go well, each line with the figure, the threshold and the days."""
+    weekly = run.weekly
+    settings = run.settings
+    lines: list[str] = []
+    for day_number, row in run.daily.iterrows():
+        if row["snapshot_count"] > 0 and bool(row["degraded"]):
+            lines.append(f"Day {day_number} was degraded: {'; '.join(_degradation_reasons(row, settings))}.")
+    for _, episode in run.episodes.iterrows():
+        if episode["severity"] == "critical":
+            lines.append(
+                f"Critical alert {episode['alertname']} fired for "
+                f"{_duration(episode['span_end'] - episode['span_start'])} on day {episode['day_number']} "
+                f"({episode['span_start']:%H:%M}-{episode['span_end']:%H:%M} UTC)."
+            )
+    over = _comparison(run)
+    over = over[over["over_threshold"]]
+    if not over.empty:
+        parts = [f"{m} {row['avg_drift_percent']:,.1f} %" for m, row in over.iterrows()]
+        lines.append(f"Drifted more than {settings.drift_threshold_percent:g} % from the baseline over the week: "
+                     f"{', '.join(parts)}.")
+    details = weekly.get("trend_details") or {}
+    if weekly.get("availability_trend") == "degrading":
+        lines.append(f"Availability degraded over the week ({details.get('availability_change_points', 0):+.3f} points, "
+                     "last days vs first days).")
+    if weekly.get("latency_trend") == "degrading":
+        lines.append(f"p99 latency rose over the week ({details.get('latency_change_ms', 0):+.1f} ms, "
+                     "last days vs first days).")
+    if weekly.get("resource_trend") == "degrading":
+        cpu = details.get("cpu_change_percent")
+        memory = details.get("memory_change_percent")
+        figures = ", ".join(f"{name} {value:+.1f} %" for name, value in (("CPU", cpu), ("memory", memory))
+                            if value is not None)
+        lines.append(f"Resource use rose over the week ({figures}; threshold {settings.trend_resource_percent:g} %).")
+    missing = weekly.get("missing_days") or []
+    expected = weekly.get("expected_snapshots") or 0
+    total = weekly.get("total_snapshots") or 0
+    if missing:
+        lines.append(f"No data for days {_days(missing)}: those days are left out of every figure.")
+    elif expected and total < expected:
+        lines.append(f"{expected - total} of {expected} snapshots are missing.")
+    burndown = run.burndown
+    if burndown and burndown.get("days"):
+        last = sorted(burndown["days"], key=lambda d: d["day_number"])[-1]
+        consumed = last.get("cumulative_consumed_percent")
+        exhausted = budget_exhausted_day(burndown)
+        if exhausted is not None:
+            lines.append(f"The error budget of the {burndown.get('slo_target_percent', '?')} % SLO ran out on day "
+                         f"{exhausted}; {consumed:.1f} % of it was used by day {last['day_number']}.")
+        elif consumed is not None and consumed >= 50:
+            lines.append(f"{consumed:.1f} % of the error budget was consumed by day {last['day_number']}"
+                         + (f"; projected exhaustion {burndown['projected_exhaustion']}."
+                            if burndown.get("projected_exhaustion") else "."))
+    if run.anomalies is not None:
+        high = run.anomalies[run.anomalies["severity"] == "high"]
+        if not high.empty:
+            metrics = ", ".join(sorted(set(high["metric"])))
+            lines.append(f"{len(high)} high-severity anomalies ({metrics}).")
+    return lines or ["Nothing went wrong that the monitor can see: every signal met its target."]
+
+
+def action_items(run: RunData) -> list[str]:
+    """The retrospective's checklist: the weekly action items plus one per incident to write up."""
+    weekly = run.weekly
+    items: list[str] = []
+    if weekly.get("rollback_recommended"):
+        criteria = ", ".join(e.get("criterion", "?") for e in weekly.get("rollback_evidence") or [])
+        items.append(f"Decide on the rollback: {len(weekly.get('rollback_reasons') or [])} criteria fired ({criteria}).")
+    for _, episode in run.episodes.iterrows():
+        if episode["severity"] == "critical":
+            items.append(f"Write up the {episode['alertname']} incident of day {episode['day_number']} "
+                         f"({episode['span_start']:%a %d %b %H:%M}-{episode['span_end']:%H:%M} UTC): cause, "
+                         "detection time, fix.")
+    items.extend(weekly.get("action_items") or [])
+    if weekly.get("missing_days"):
+        items.append(f"Find out why days {_days(weekly['missing_days'])} have no data and fix the collection.")
+    # Keep the first occurrence: the weekly list may repeat a derived item.
+    return list(dict.fromkeys(items))
+
+
+def budget_exhausted_day(burndown: dict[str, Any] | None) -> int | None:
+    """The first day whose cumulative error-budget use reached 100 %, or ``None``."""
+    for day in sorted((burndown or {}).get("days") or [], key=lambda d: d["day_number"]):
+        if (day.get("cumulative_consumed_percent") or 0.0) >= 100.0:
+            return int(day["day_number"])
+    return None
+
+
+def _breach_spans(run: RunData) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    snapshots = run.snapshots
+    settings = run.settings
+    spans = interval_spans(snapshots["availability"] < settings.availability_slo_percent, run.interval)
+    spans += interval_spans(snapshots["p99_latency_ms"] >= settings.latency_slo_p99_ms, run.interval)
+    return spans
+
+
+def _comparison(run: RunData) -> pd.DataFrame:
+    return baseline_comparison(run)

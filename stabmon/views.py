@@ -1,0 +1,524 @@
+"""What the notebooks show besides charts: verdicts, tables and lists, escaped for HTML and Markdown.
+
+Each public function takes a :class:`~stabmon.rundata.RunData` and returns a
+:class:`Block`, an object that Jupyter displays as HTML (in the notebook and
+the HTML report) or as Markdown (in the retrospective's ``.md`` export).
+Text that comes from Prometheus (alert names, label values) or from files is
+escaped in both forms: a ``<script>`` in an alert name stays text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from . import markdown as weekly_md
+from . import retrospective
+from .analysis import GRADE_WORDS
+from .rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
+
+# Parentheses, "!" and "#" only matter next to characters escaped here or at
+# the start of a line, so escaping these is enough and keeps the .md readable.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape text for Markdown: HTML specials as entities, Markdown specials with a backslash."""
+    value = html.escape(str(text), quote=False)
+    value = _MD_SPECIAL.sub(r"\\\1", value).replace("\r", " ").replace("\n", " ")
+    return "\\" + value if value[:1] in ("#", "+", "-", ">") else value
+
+
+def html_escape(text: Any) -> str:
+    """Escape text for HTML (``<``, ``>``, ``&`` and quotes)."""
+    return html.escape(str(text), quote=True)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A piece of a report, in HTML and Markdown (both already escaped) and plain text."""
+
+    html: str
+    markdown: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# ---------------------------------------------------------------------------
+# building blocks (the only places that mark up text)
+
+
+def _inline(parts: Sequence[tuple[str, str]]) -> tuple[str, str, str]:
+    """Render ``(style, text)`` runs; style is '' or 'b' (bold). Text is escaped here."""
+    h = "".join(f"<b>{html_escape(t)}</b>" if s == "b" else html_escape(t) for s, t in parts)
+    m = "".join(f"**{md_escape(t)}**" if s == "b" else md_escape(t) for s, t in parts)
+    p = "".join(t for _, t in parts)
+    return h, m, p
+
+
+def paragraph(*parts: tuple[str, str] | str, tone: str | None = None) -> Block:
+    """A paragraph of text runs (``"text"`` or ``("b", "bold text")``).
+
+    ``tone`` (``"bad"``, ``"good"``, ``"note"``) colours the box in HTML.
+    """
+    runs = [("", p) if isinstance(p, str) else p for p in parts]
+    h, m, t = _inline(runs)
+    colors = {"bad": ("#fdecea", "#c0392b"), "good": ("#eafaf1", "#27ae60"), "note": ("#f4f6f7", "#7f8c8d")}
+    if tone in colors:
+        background, border = colors[tone]
+        h = (f'<div style="background:{background};border-left:5px solid {border};padding:8px 12px;'
+             f'margin:6px 0">{h}</div>')
+    else:
+        h = f"<p>{h}</p>"
+    return Block(h, m, t)
+
+
+def heading(text: str, level: int = 3) -> Block:
+    """A heading (escaped)."""
+    return Block(f"<h{level}>{html_escape(text)}</h{level}>", f"{'#' * level} {md_escape(text)}", text)
+
+
+def bullets(items: Iterable[str], *, checklist: bool = False, numbered: bool = False, empty: str = "None.") -> Block:
+    """A list of plain-text items; a ``checklist`` renders as ``- [ ]`` in Markdown and boxes in HTML."""
+    items = [str(i) for i in items]
+    if not items:
+        return paragraph(empty)
+    if checklist:
+        h = "<ul style=\"list-style:none;padding-left:1em\">" + "".join(
+            f"<li>&#9744; {html_escape(i)}</li>" for i in items) + "</ul>"
+        m = "\n".join(f"- [ ] {md_escape(i)}" for i in items)
+        t = "\n".join(f"[ ] {i}" for i in items)
+    elif numbered:
+        h = "<ol>" + "".join(f"<li>{html_escape(i)}</li>" for i in items) + "</ol>"
+        m = "\n".join(f"{n}. {md_escape(i)}" for n, i in enumerate(items, 1))
+        t = "\n".join(f"{n}. {i}" for n, i in enumerate(items, 1))
+    else:
+        h = "<ul>" + "".join(f"<li>{html_escape(i)}</li>" for i in items) + "</ul>"
+        m = "\n".join(f"- {md_escape(i)}" for i in items)
+        t = "\n".join(f"- {i}" for i in items)
+    return Block(h, m, t)
+
+
+def stack(*blocks: Block) -> Block:
+    """Several blocks shown as one output."""
+    return Block("\n".join(b.html for b in blocks), "\n\n".join(b.markdown for b in blocks),
+                 "\n\n".join(b.text for b in blocks))
+
+
+def format_value(value: Any) -> str:
+    """A cell value as text: numbers with sensible precision, times in UTC, missing as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return "—"
+        stamp = value.tz_convert("UTC") if value.tzinfo is not None else value
+        return stamp.strftime("%a %d %b %H:%M UTC")
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        if value == int(value) and abs(value) >= 1000:
+            return f"{int(value):,}"
+        magnitude = abs(value)
+        digits = 0 if magnitude >= 1000 else 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value) or "—"
+    return str(value)
+
+
+def table(frame: pd.DataFrame, *, caption: str | None = None, index: bool = False,
+          formatters: Mapping[str, Callable[[Any], str]] | None = None, empty: str = "No rows.") -> Block:
+    """A DataFrame as an escaped HTML table and a Markdown table, every cell formatted as text."""
+    if frame.empty:
+        return paragraph(empty, tone="note")
+    shown = frame.reset_index() if index else frame
+    formatters = dict(formatters or {})
+    text = pd.DataFrame({
+        str(column): [formatters.get(str(column), format_value)(v) for v in shown[column].tolist()]
+        for column in shown.columns
+    })
+    h = text.to_html(index=False, escape=True, border=0, classes="stabmon-table")
+    if caption:
+        h = f"<p><b>{html_escape(caption)}</b></p>\n{h}"
+    header = "| " + " | ".join(md_escape(c) for c in text.columns) + " |"
+    rule = "|" + "|".join("---" for _ in text.columns) + "|"
+    rows = ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in text.itertuples(index=False)]
+    m = "\n".join(([f"**{md_escape(caption)}**", ""] if caption else []) + [header, rule, *rows])
+    return Block(h, m, text.to_string(index=False))
+
+
+# ---------------------------------------------------------------------------
+# headers and verdicts
+
+
+def _fixed(value: Any, digits: int) -> str:
+    # Availability needs three decimals to tell 99.95 from 99.949.
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f} %"
+
+
+def _ms(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f} ms"
+
+
+def run_header(run: RunData, day_number: int | None = None) -> Block:
+    """Which run and period this report covers, the thresholds used, and any notes on the data."""
+    weekly = run.weekly
+    service = run.service or "unnamed service"
+    lines: list[Block] = []
+    if day_number is None:
+        lines.append(paragraph(("b", service), f": {weekly['start_time']} to {weekly['end_time']} (UTC), "
+                               f"{weekly['total_snapshots']} of {weekly['expected_snapshots']} snapshots every "
+                               f"{run.window.interval_minutes:g} min."))
+    else:
+        document = run.day_document(day_number)
+        meta = document["_metadata"]
+        begin, end = run.day_bounds(day_number)
+        lines.append(paragraph(("b", f"{service}, day {day_number} of {len(run.all_days)}"),
+                               f": {begin:%a %d %b %Y %H:%M} to {end:%a %d %b %H:%M} UTC, "
+                               f"{meta['actual_snapshots']} of {meta['expected_snapshots']} snapshots "
+                               f"({meta['data_completeness']})."))
+    s = run.settings
+    lines.append(paragraph(
+        f"Baseline: {run.baseline.get('timestamp') if run.baseline else 'none (no drift figures)'}. "
+        f"Thresholds: availability SLO ≥ {s.availability_slo_percent:g} %, p99 latency SLO < {s.latency_slo_p99_ms:g} ms, "
+        f"a day is degraded below {s.degradation_compliance_percent:g} % compliance or at an average error rate "
+        f"≥ {s.error_rate_degraded_percent:g} %, drift threshold {s.drift_threshold_percent:g} %. "
+        f"Source: {run.source or 'unknown'}."))
+    if run.notes:
+        lines.append(bullets([f"Note: {n}" for n in run.notes]))
+    return stack(*lines)
+
+
+def _degradation_reasons(document: Mapping[str, Any], run: RunData) -> list[str]:
+    return retrospective._degradation_reasons(pd.Series(document), run.settings)
+
+
+def day_verdict(run: RunData, day_number: int) -> Block:
+    """The day's verdict: degraded (with the reasons and figures) or healthy, or no data."""
+    document = run.day_document(day_number)
+    if document["snapshot_count"] == 0:
+        return paragraph(("b", f"Day {day_number}: NO DATA"), " (no snapshot was collected).", tone="note")
+    if document["degraded"]:
+        return paragraph(("b", f"Day {day_number}: DEGRADED"), " (" + "; ".join(_degradation_reasons(document, run))
+                         + ").", tone="bad")
+    return paragraph(("b", f"Day {day_number}: healthy"),
+                     " (availability and latency SLO compliance and the error rate all met their targets).",
+                     tone="good")
+
+
+def day_key_figures(run: RunData, day_number: int) -> Block:
+    """The day's figures against their targets (value, target, PASS / FAIL)."""
+    d = run.day_document(day_number)
+    s = run.settings
+    meta = d["_metadata"]
+
+    def status(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+    def known(value: Any) -> bool:
+        return value is not None
+
+    rows = [
+        ("Availability SLO compliance", _pct(d["slo_compliance_percent"], 1), f"≥ {s.degradation_compliance_percent:g} %",
+         status(None if not known(d["slo_compliance_percent"]) else not d["availability_degraded"])),
+        ("Availability (avg / min)", f"{_pct(d['avg_availability'], 3)} / {_pct(d['min_availability'], 3)}",
+         f"≥ {s.availability_slo_percent:g} % per snapshot", ""),
+        ("Error rate (avg / max)", f"{_pct(d['avg_error_rate'], 3)} / {_pct(d['max_error_rate'], 3)}",
+         f"avg < {s.error_rate_degraded_percent:g} %",
+         status(None if not known(d["avg_error_rate"]) else not d["error_rate_degraded"])),
+        ("Requests / errors", f"{format_value(d['total_requests'])} / {format_value(d['total_errors'])}", "", ""),
+        ("Latency SLO compliance", _pct(d["latency_slo_compliance_percent"], 1),
+         f"≥ {s.degradation_compliance_percent:g} %",
+         status(None if not known(d["latency_slo_compliance_percent"]) else not d["latency_degraded"])),
+        ("p99 latency (avg / max)", f"{_ms(d['avg_p99_latency_ms'])} / {_ms(d['max_p99_latency_ms'])}",
+         f"< {s.latency_slo_p99_ms:g} ms per snapshot", ""),
+        ("p95 latency (avg / max)", f"{_ms(d['avg_p95_latency_ms'])} / {_ms(d['max_p95_latency_ms'])}", "", ""),
+        ("CPU (avg / peak)", f"{_pct(d['avg_cpu_percent'], 1)} / {_pct(d['peak_cpu_percent'], 1)}", "of the limit", ""),
+        ("Memory (avg / peak)", f"{_pct(d['avg_memory_percent'], 1)} / {_pct(d['peak_memory_percent'], 1)}",
+         "of the limit", ""),
+        ("Alert episodes (critical / warning / info)",
+         f"{d['total_critical_alerts']} / {d['total_warning_alerts']} / {d['total_info_alerts']}", "", ""),
+        ("Alert-free hours", f"{d['alert_free_hours']:.1f} h", "no critical or warning alert firing", ""),
+        ("Drift from baseline (avg / max)", f"{_pct(d['avg_drift_percent'], 1)} / {_pct(d['max_drift_percent'], 1)}",
+         f"≤ {s.drift_threshold_percent:g} % per metric",
+         status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
+        ("Metrics over the drift threshold", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
+        ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
+         "all", status(meta["data_completeness"] == "complete")),
+    ]
+    counts = d.get("anomaly_counts")
+    if isinstance(counts, dict):
+        rows.append(("Anomalies (low / medium / high)",
+                     f"{counts.get('low', 0)} / {counts.get('medium', 0)} / {counts.get('high', 0)}", "", ""))
+    frame = pd.DataFrame(rows, columns=["signal", "value", "target", "status"])
+    return table(frame)
+
+
+def data_quality(run: RunData, day_number: int) -> Block:
+    """The day's data warnings (missing values, absent snapshots), or a line saying there are none."""
+    warnings = run.day_document(day_number)["_metadata"].get("warnings") or []
+    if not warnings:
+        return paragraph("Data quality: every expected snapshot is present and every metric has a value.",
+                         tone="good")
+    return stack(paragraph(("b", "Data quality warnings"), tone="note"), bullets(warnings))
+
+
+# ---------------------------------------------------------------------------
+# alerts and anomalies
+
+
+def alert_episodes_table(run: RunData, day_number: int | None = None) -> Block:
+    """Alert episodes (of a day or the week): when, how long, severity, alert and its labels."""
+    episodes = day_episodes(run, day_number)
+    if episodes.empty:
+        return paragraph("No alert episode" + (f" started on day {day_number}." if day_number else " this week."),
+                         tone="good")
+    frame = pd.DataFrame({
+        "day": episodes["day_number"],
+        "from (UTC)": episodes["span_start"],
+        "to (UTC)": episodes["span_end"],
+        "minutes": episodes["duration_minutes"].round().astype(int),
+        "severity": episodes["severity"],
+        "alert": episodes["alertname"],
+        "labels": episodes["label_text"],
+    })
+    return table(frame)
+
+
+def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity: str = "low") -> Block:
+    """Anomaly events (of a day or the week), or why there are none to show."""
+    events = day_anomalies(run, day_number)
+    if events is None:
+        return paragraph("Anomalies: not available (no anomalies.jsonl in the run folder).", tone="note")
+    order = {"low": 0, "medium": 1, "high": 2}
+    events = events[events["severity"].map(order).fillna(0) >= order.get(min_severity, 0)]
+    if events.empty:
+        return paragraph("No anomaly detected" + (f" on day {day_number}." if day_number else "."), tone="good")
+    frame = events[["timestamp", "day_number", "metric", "type", "severity", "value", "expected", "z_score",
+                    "confidence"]].rename(columns={"timestamp": "time (UTC)", "day_number": "day"})
+    return table(frame)
+
+
+# ---------------------------------------------------------------------------
+# the week
+
+
+def weekly_verdict(run: RunData) -> Block:
+    """The rollback verdict with its reasons, and the stability score and grade."""
+    w = run.weekly
+    score = w.get("stability_score")
+    grade = w.get("stability_grade")
+    score_text = ("Stability score: n/a (not enough data)." if score is None
+                  else f"Stability score {score:.1f} / 100, grade {grade} ({GRADE_WORDS.get(grade, '')}); "
+                       f"{w['days_with_degradation']} degraded day(s), {w['total_critical_alerts']} critical alert "
+                       f"episode(s).")
+    if w.get("rollback_recommended"):
+        head = paragraph(("b", "Verdict: ROLLBACK RECOMMENDED"),
+                         f" ({len(w['rollback_reasons'])} rollback criteria fired). {score_text}", tone="bad")
+        return stack(head, paragraph(("b", "Reasons:")), bullets(w["rollback_reasons"]))
+    return paragraph(("b", "Verdict: no rollback"), f" (no rollback criterion fired). {score_text}", tone="good")
+
+
+def rollback_evidence_table(run: RunData) -> Block:
+    """Each rollback criterion that fired, with its figure, its limit and its days."""
+    evidence = run.weekly.get("rollback_evidence") or []
+    if not evidence:
+        s = run.settings
+        return paragraph(
+            "No rollback criterion fired: average availability ≥ "
+            f"{s.rollback_availability_percent:g} %, average drift ≤ {s.rollback_drift_percent:g} %, fewer than "
+            f"{s.rollback_degraded_days} degraded days, at most {s.rollback_critical_alerts} critical alert episodes.",
+            tone="good")
+    # object dtype keeps integer limits (2 days) from printing as 2.00
+    frame = pd.DataFrame([{
+        "criterion": e["criterion"], "value": e["value"], "limit": e["threshold"],
+        "days": e["days"], "evidence": e["text"],
+    } for e in evidence], dtype=object)
+    return table(frame)
+
+
+def key_metrics_table(run: RunData) -> Block:
+    """The weekly key metrics against their targets (the weekly Markdown report's table)."""
+    rows = weekly_md.key_metrics_rows(run.weekly)
+    frame = pd.DataFrame([
+        {"metric": m, "value": v, "target": t, "status": "n/a" if ok is None else ("PASS" if ok else "FAIL")}
+        for m, v, t, ok in rows
+    ])
+    return table(frame)
+
+
+def daily_breakdown_table(run: RunData) -> Block:
+    """One row per day: availability, error rate, latency, drift, compliance, alerts, degraded flags."""
+    daily = run.daily
+    frame = pd.DataFrame({
+        "day": daily.index,
+        "availability %": [_fixed(v, 3) for v in daily["avg_availability"]],
+        "SLO compliance %": daily["slo_compliance_percent"],
+        "error rate %": daily["avg_error_rate"],
+        "p99 avg ms": daily["avg_p99_latency_ms"],
+        "latency compliance %": daily["latency_slo_compliance_percent"],
+        "drift %": daily["avg_drift_percent"],
+        "critical / warning alerts": [f"{c} / {w}" for c, w in zip(daily["total_critical_alerts"],
+                                                                   daily["total_warning_alerts"])],
+        "snapshots": [f"{int(a)}/{int(e)}" for a, e in zip(daily["snapshot_count"], daily["expected_snapshots"])],
+        "degraded": [
+            ", ".join(n for n, k in (("availability", "availability_degraded"), ("latency", "latency_degraded"),
+                                     ("error rate", "error_rate_degraded")) if bool(row[k])) or "no"
+            if row["snapshot_count"] else "no data"
+            for _, row in daily.iterrows()
+        ],
+    })
+    return table(frame)
+
+
+def trends_table(run: RunData) -> Block:
+    """The three trends (first days against last days) with their figures and thresholds."""
+    w = run.weekly
+    s = run.settings
+    d = w.get("trend_details") or {}
+    compared = d.get("compared_days")
+    basis = (f"days {', '.join(map(str, compared[0]))} vs {', '.join(map(str, compared[1]))}"
+             if compared else "first half vs last half of the days")
+    frame = pd.DataFrame([
+        {"signal": "availability", "trend": w["availability_trend"],
+         "change": "n/a" if d.get("availability_change_points") is None else f"{d['availability_change_points']:+.3f} points",
+         "threshold": f"± {s.trend_availability_points:g} points"},
+        {"signal": "p99 latency", "trend": w["latency_trend"],
+         "change": "n/a" if d.get("latency_change_ms") is None else f"{d['latency_change_ms']:+.1f} ms",
+         "threshold": f"± {s.trend_latency_ms:g} ms"},
+        {"signal": "resources (CPU, memory)", "trend": w["resource_trend"],
+         "change": ", ".join(f"{n} {v:+.1f} %" for n, v in (("CPU", d.get("cpu_change_percent")),
+                                                            ("memory", d.get("memory_change_percent")))
+                             if v is not None) or "n/a",
+         "threshold": f"± {s.trend_resource_percent:g} %"},
+    ])
+    return stack(table(frame), paragraph(f"Compared: {basis}.", tone="note"))
+
+
+def recommendations(run: RunData) -> Block:
+    """The weekly recommendations, numbered."""
+    return bullets(run.weekly.get("recommendations") or [], numbered=True,
+                   empty="None: every signal met its target.")
+
+
+def action_items(run: RunData) -> Block:
+    """The weekly action items as a checklist."""
+    return bullets(run.weekly.get("action_items") or [], checklist=True, empty="None.")
+
+
+def baseline_table(run: RunData, day_number: int | None = None) -> Block:
+    """The baseline against what was observed (the week or a day)."""
+    frame = baseline_comparison(run, day_number)
+    if frame.empty:
+        return paragraph("No baseline recorded for this run: no comparison.", tone="note")
+    return table(frame, index=True)
+
+
+def burndown_table(run: RunData) -> Block:
+    """The error-budget burn-down per day, or "not available" when the run has no ``slo_burndown.json``."""
+    frame = burndown_frame(run.burndown)
+    if frame is None:
+        return paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
+    b = run.burndown or {}
+    head = paragraph(
+        f"SLO {b.get('slo_target_percent', 'n/a')} % over {b.get('window_days', 'n/a')} days; error budget "
+        f"{format_value(b.get('error_budget_requests'))} requests; projected exhaustion: "
+        f"{b.get('projected_exhaustion') or 'not projected'}.")
+    return stack(head, table(frame, index=True))
+
+
+# ---------------------------------------------------------------------------
+# the retrospective
+
+
+def retrospective_summary(run: RunData) -> Block:
+    """The retrospective in three sentences: the period, the verdict, the score."""
+    w = run.weekly
+    verdict = "Rollback recommended" if w.get("rollback_recommended") else "No rollback needed"
+    score = w.get("stability_score")
+    degraded = w.get("degraded_days") or []
+    text = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} (UTC). "
+            f"{verdict}: {len(w.get('rollback_reasons') or [])} rollback criteria fired. "
+            + (f"Stability score {score:.1f} / 100 (grade {w.get('stability_grade')}); " if score is not None else "")
+            + f"degraded days: {', '.join(map(str, degraded)) or 'none'}; "
+            f"critical alert episodes: {w.get('total_critical_alerts', 0)}.")
+    return paragraph(text, tone="bad" if w.get("rollback_recommended") else "good")
+
+
+def what_happened(run: RunData) -> Block:
+    """The week's events in time order (degraded days, SLO breaches, alerts, medium/high anomalies)."""
+    events = retrospective.incident_events(run)
+    if events.empty:
+        return paragraph("Nothing happened: no degraded day, SLO breach, alert or notable anomaly.", tone="good")
+    frame = events.rename(columns={"start": "from (UTC)", "end": "to (UTC)", "day_number": "day"})
+    notes = []
+    if run.anomalies is None:
+        notes.append(paragraph("Anomalies: not available (no anomalies.jsonl in the run folder).", tone="note"))
+    return stack(table(frame), *notes)
+
+
+def slo_picture(run: RunData) -> Block:
+    """Per-day SLO compliance and error-budget use (when the burn-down exists)."""
+    daily = run.daily
+    frame = pd.DataFrame({
+        "day": daily.index,
+        "availability SLO compliance %": daily["slo_compliance_percent"],
+        "latency SLO compliance %": daily["latency_slo_compliance_percent"],
+        "avg error rate %": daily["avg_error_rate"],
+        "requests": daily["total_requests"],
+        "errors": daily["total_errors"],
+    })
+    burndown = burndown_frame(run.burndown)
+    if burndown is not None and not burndown.empty:
+        frame["budget used that day %"] = frame["day"].map(burndown.get("budget_consumed_percent", pd.Series(dtype=float)))
+        frame["budget remaining %"] = frame["day"].map(burndown.get("budget_remaining_percent", pd.Series(dtype=float)))
+        extra = paragraph(f"Projected error-budget exhaustion: {run.burndown.get('projected_exhaustion') or 'not projected'}.")
+    else:
+        extra = paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
+    w = run.weekly
+    summary = paragraph(
+        f"Week: availability {_pct(w.get('avg_availability'), 3)} (request-weighted "
+        f"{_pct(w.get('request_weighted_availability'), 3)}), mean SLO compliance "
+        f"{_pct(w.get('avg_slo_compliance_percent'), 1)} (availability) and "
+        f"{_pct(w.get('avg_latency_slo_compliance_percent'), 1)} (latency).")
+    return stack(summary, table(frame), extra)
+
+
+def went_well(run: RunData) -> Block:
+    """What went well (see :func:`stabmon.retrospective.went_well`)."""
+    return bullets(retrospective.went_well(run))
+
+
+def did_not_go_well(run: RunData) -> Block:
+    """What did not go well (see :func:`stabmon.retrospective.did_not_go_well`)."""
+    return bullets(retrospective.did_not_go_well(run))
+
+
+def retrospective_action_items(run: RunData) -> Block:
+    """The retrospective's checklist (see :func:`stabmon.retrospective.action_items`)."""
+    return bullets(retrospective.action_items(run), checklist=True)
