@@ -30,7 +30,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 test: $(VENV)/.installed-dev system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbmake tests notebooks
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab notebooks/

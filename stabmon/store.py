@@ -72,6 +72,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# --- deferred sync (issue 7: a fleet writes ~350 files per service) ---
+_sync_each_write = True
+
+
+def set_sync_each_write(enabled: bool) -> bool:
+    """Turn the per-file fsync of atomic writes on or off in this process; return the previous setting.
+
+    Off, files are still renamed into place whole (a reader never sees half
+    a file); the caller makes them durable with one ``os.sync()`` when its
+    batch is written, as the catch-up of a single run does for snapshots.
+    """
+    global _sync_each_write
+    previous, _sync_each_write = _sync_each_write, bool(enabled)
+    return previous
+
+
 def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
 
@@ -81,6 +97,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
         When the folder cannot be created or the file cannot be written; the
         previous content of ``path``, if any, is left intact.
     """
+    fsync = fsync and _sync_each_write
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +105,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
     except OSError as exc:
         raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
+        # mkstemp creates 0600; reports are meant to be shared like any other file.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
