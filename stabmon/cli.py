@@ -45,6 +45,8 @@ def redact(text: str, secrets: Sequence[str] | None = None) -> str:
         secrets = [v for v in (os.environ.get(k) for k in SECRET_ENV) if v and len(v) >= 3]
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
+    # Credentials written into a URL (http://user:password@host) are not in the environment.
+    text = re.sub(r"(://)[^/@\s:]+:[^/@\s]+@", r"\1***@", text)
     return re.sub(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic)?\s*[^'\",}\s]+",
                   lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + "***", text)
 
@@ -88,7 +90,8 @@ def _positive_int(text: str) -> int:
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", "-i", required=True, metavar="DIR", help="run folder holding day_NN_raw/ snapshots")
     parser.add_argument("--baseline", metavar="FILE",
-                        help="baseline JSON; when given, drift is recomputed from it (default: the one in run.json)")
+                        help="baseline JSON (for a fleet folder: one file or a folder of <service>.json); "
+                        "when given, drift is recomputed from it (default: the one in run.json)")
     parser.add_argument("--settings", metavar="FILE", help="YAML file of threshold overrides (see stabmon.settings)")
 
 
@@ -123,6 +126,10 @@ def run_analyze(args: argparse.Namespace) -> int:
     folder = Path(args.input)
     if not folder.is_dir():
         raise InputError(f"--input {folder}: no such folder")
+    from .fleet import is_fleet_folder, run_fleet_analyze  # fleet folders and shard folders (issue 7)
+
+    if is_fleet_folder(folder):
+        return run_fleet_analyze(folder, baseline_path=args.baseline, settings=load_settings_file(args.settings))
     baseline = load_baseline(args.baseline) if args.baseline else None
     settings = load_settings_file(args.settings)
     result = rebuild_summaries(folder, baseline=baseline, settings=settings, recompute_drift=baseline is not None)

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -128,7 +128,11 @@ def public_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:  # e.g. an unencoded '#' in a password cuts the URL there: show no part of it
+        return f"{parts.scheme}://<invalid>"
+    netloc = host + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -168,12 +172,21 @@ class ConnectionSettings:
         raw = url or env.get(ENV_URL) or DEFAULT_URL
         parts = urlsplit(raw.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"--prometheus-url: not an http(s) URL: {public_url(raw) or raw!r}")
+            raise InputError(f"--prometheus-url: not an http(s) URL: {public_url(raw) or redact(raw)!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            # Nothing of the URL is echoed: what looks like the port may be a piece of a password.
+            raise InputError(
+                "--prometheus-url: not a valid URL (its port is not a number); characters such as "
+                f"'#', '/', '?' or '@' in URL credentials must be percent-encoded, or use {ENV_USER}/{ENV_PASSWORD}"
+            ) from None
         basic: tuple[str, str] | None = None
         if parts.username is not None:
-            basic = (parts.username, parts.password or "")
+            # userinfo is percent-encoded in a URL; the server wants the decoded pair.
+            basic = (unquote(parts.username), unquote(parts.password or ""))
         host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
+        netloc = host + (f":{port}" if port else "")
         clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         token = env.get(ENV_TOKEN) or None
         user = env.get(ENV_USER)
@@ -516,6 +529,26 @@ class PrometheusClient:
         for series in merged.values():
             series.points.sort(key=lambda p: p[0])
         return list(merged.values())
+
+    def label_values(self, label: str, matchers: list[str], start: datetime, end: datetime) -> list[str]:
+        """Values of ``label`` on the series matching any of ``matchers`` in ``start..end``.
+
+        The standard ``/api/v1/label/<name>/values`` endpoint (Prometheus,
+        VictoriaMetrics, Thanos, Mimir); servers resolve ``start``/``end`` at
+        their own granularity (blocks, days), so the answer may include
+        values with no sample exactly in the window. Used by fleet runs
+        (``--all-services``).
+        """
+        params: dict[str, Any] = dict(self.extra_params)
+        params["match[]"] = list(matchers)
+        params["start"] = _unix(start)
+        params["end"] = _unix(end)
+        body = self._call(f"label values {label!r}",
+                          lambda: self._connect.get_label_values(label, params=params))
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise UnreachableError(f"malformed answer to label values of {label!r}: expected a list")
+        return [str(v) for v in data]
 
 
 def _parse(body: dict[str, Any], expr: str) -> list[Series]:

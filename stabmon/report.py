@@ -479,6 +479,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
                         help="render only these reports: daily, weekly, retrospective (repeatable; default: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--all", action="store_true",
+                        help="on a fleet folder: every service's notebooks, not only the flagged services'")
 
 
 def run_report_command(args: argparse.Namespace) -> int:
@@ -486,6 +488,11 @@ def run_report_command(args: argparse.Namespace) -> int:
     folder = Path(args.input)
     if not folder.is_dir():
         raise InputError(f"--input {folder}: no such folder")
+    # --- fleet folders (issue 7): the fleet notebook, then the flagged services' notebooks ---
+    from .fleet import is_fleet_folder, run_fleet_report_command
+
+    if is_fleet_folder(folder):
+        return run_fleet_report_command(args)
     result = render_reports(folder, jobs=args.jobs, timeout=args.timeout, notebooks=args.only,
                             progress=not args.no_progress)
     print(f"rendered {len(result.notebooks)} notebooks into {result.reports_dir} in {result.seconds:.1f} s")

@@ -26,6 +26,7 @@ SCHEMA_FILES = {
     "baseline": "baseline.schema.json",
     "anomaly": "anomaly.schema.json",
     "burndown": "slo_burndown.schema.json",
+    "fleet": "fleet_summary.schema.json",
 }
 
 
@@ -48,6 +49,23 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+# --- fast path (issue 7: a 1,000-service fleet validates ~700,000 documents) ---
+# fastjsonschema (installed with nbformat) compiles a schema to Python, ~30x
+# faster than jsonschema. It is trusted only to accept: a document it rejects
+# goes to jsonschema, which decides and explains. The packaged schemas use only
+# keywords whose meaning is the same in draft 7 (fastjsonschema) and 2020-12.
+@lru_cache(maxsize=None)
+def _fast_validator(name: str) -> Any:
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - nbformat depends on it
+        return None
+    try:
+        return fastjsonschema.compile(load(name))
+    except Exception:  # an unsupported construct: jsonschema alone
+        return None
+
+
 def validate(document: Any, name: str) -> None:
     """Validate ``document`` against schema ``name``.
 
@@ -56,6 +74,13 @@ def validate(document: Any, name: str) -> None:
     SchemaError
         With the first error's path and message.
     """
+    fast = _fast_validator(name)
+    if fast is not None:
+        try:
+            fast(document)
+            return
+        except Exception:  # rejected or not checkable: jsonschema decides
+            pass
     error = jsonschema.exceptions.best_match(_validator(name).iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"

@@ -16,14 +16,16 @@ from papermill.translators import PythonTranslator
 from stabmon import paths
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
-EXPECTED_NOTEBOOKS = {"daily_analysis", "weekly_summary", "retrospective", "explore"}
+RUN_NOTEBOOKS = {"daily_analysis", "weekly_summary", "retrospective", "explore"}
+EXPECTED_NOTEBOOKS = RUN_NOTEBOOKS | {"fleet_overview"}
 
 #: Which notebooks each parameter file is for. A new parameter file must be
 #: listed here, so its keys are checked.
 PARAMETER_FILES = {
-    "demo.yaml": sorted(EXPECTED_NOTEBOOKS),
-    "production.example.yaml": sorted(EXPECTED_NOTEBOOKS),
+    "demo.yaml": sorted(RUN_NOTEBOOKS),
+    "production.example.yaml": sorted(RUN_NOTEBOOKS),
     "daily.example.yaml": ["daily_analysis"],
+    "fleet.example.yaml": ["fleet_overview"],
 }
 
 
@@ -44,7 +46,7 @@ def parameter_names(name: str) -> list[str]:
     return names
 
 
-def test_the_four_notebooks_exist():
+def test_the_expected_notebooks_exist():
     assert {p.stem for p in NOTEBOOKS} == EXPECTED_NOTEBOOKS
 
 
