@@ -632,10 +632,10 @@ def _do_service_work(work: ServiceWork) -> dict[str, Any] | None:
 
     for k, document in work.snapshots:
         path = store.snapshot_path(work.folder, work.window, work.window.time_of(k))
-        store.write_json_atomic(path, document, schema="snapshot", fsync=False)
+        store.write_json_atomic(path, document, schema="snapshot", fsync=False, compact=True)
     for document in work.baseline_snapshots:
         path = work.folder / store.BASELINE_RAW_DIR / store.snapshot_filename(parse_time(document["timestamp"]))
-        store.write_json_atomic(path, document, schema="snapshot", fsync=False)
+        store.write_json_atomic(path, document, schema="snapshot", fsync=False, compact=True)
     if work.day_figures:
         write_day_latency(work.folder, work.day_figures)
     if not (work.final or work.days):
