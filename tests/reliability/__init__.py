@@ -1,0 +1,1 @@
+"""Reliability suite (issue 6): a package so its conftest does not shadow ``conftest`` of other test folders."""
