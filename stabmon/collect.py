@@ -37,7 +37,6 @@ from . import store
 from .errors import InputError, PrometheusError, QueryError, StoreError
 from .model import (
     DRIFT_METRICS,
-    METRIC_FIELDS,
     Alert,
     Baseline,
     Snapshot,
@@ -53,7 +52,7 @@ from .prom import (
     UnreachableError,
     public_url,
 )
-from .queries import DAY_QUERIES, QueryCatalogue, build_catalogue
+from .queries import QueryCatalogue, build_catalogue
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,6 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from .errors import InputError
 from .model import DRIFT_METRICS, METRIC_FIELDS, Snapshot, Window
@@ -201,6 +200,8 @@ def compare_samples(
         return result
 
     if test is None:
+        from scipy.stats import mannwhitneyu  # 1.6 s to import: only when a comparison runs
+
         found = mannwhitneyu(cur, base, alternative="two-sided")
         test = (float(found.statistic), float(found.pvalue))
     statistic, p_value = float(test[0]), float(test[1])
@@ -289,6 +290,8 @@ def _batched_tests(
         if len(values) > 8 and len(baseline_values[metric]) > 8:
             groups.setdefault((metric, len(values)), []).append(day)
     tests: dict[tuple[int, str], tuple[float, float]] = {}
+    if groups:
+        from scipy.stats import mannwhitneyu  # 1.6 s to import: only when a comparison runs
     for (metric, _), days in groups.items():
         rows = np.array([day_values[(d, metric)] for d in days], dtype=float)
         base = np.asarray(baseline_values[metric], dtype=float)[None, :]

@@ -40,7 +40,6 @@ import math
 import os
 import re
 import signal
-import sys
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field

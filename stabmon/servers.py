@@ -51,6 +51,23 @@ def binary(name: str) -> str | None:
     return shutil.which(name) or (f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None)
 
 
+def need_binary(name: str) -> str:
+    """Path of a server binary for a test; skip it with the reason when absent (fail under ``CI``).
+
+    Only for use inside pytest: CI must run the server tests, so a missing
+    binary there is a failure, while on a developer's machine it is a visible skip.
+    """
+    import pytest
+
+    path = binary(name)
+    if path is None:
+        message = f"{name} not installed (Debian: apt-get install -y prometheus victoria-metrics)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -6,10 +6,14 @@ import json
 import math
 from pathlib import Path
 
-from stabmon import store
+import time
+from datetime import datetime, timezone
+
+from stabmon import servers, store
+from stabmon.servers import need_binary
 from stabmon.collect import MonitorOptions, make_window
 from stabmon.model import METRIC_FIELDS, Snapshot
-from stabmon.prom import ConnectionSettings
+from stabmon.prom import ConnectionSettings, PrometheusClient
 from stabmon.queries import build_catalogue
 
 #: Prometheus 2.x and VictoriaMetrics both compute the exact increase on the
@@ -75,3 +79,32 @@ def degraded_days(out_dir, days: int) -> set[int]:
         if summary["availability_degraded"] or summary["latency_degraded"] or summary["error_rate_degraded"]:
             found.add(d)
     return found
+
+
+def wait_for_live_data(url: str, timeout: float = 30.0) -> None:
+    """Wait until a server scraping the live exporter answers with data."""
+    client = PrometheusClient(ConnectionSettings.from_env(url, env={}), retries=0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.instant(f'sum(rate(http_requests_total{{service="{LIVE_SERVICE}"}}[3s]))',
+                              datetime.now(timezone.utc).replace(microsecond=0)):
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"no live data in {url} after {timeout}s")
+
+
+def start_live_prometheus(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
+    """A Prometheus scraping ``exporter`` every second (caller stops it)."""
+    need_binary("prometheus")
+    target = servers.ScrapeTarget(exporter.address, interval="1s")
+    return servers.PrometheusServer(folder / "tsdb", targets=[target], port=port).start()
+
+
+def start_live_victoria(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
+    """A VictoriaMetrics scraping ``exporter`` every second (caller stops it)."""
+    need_binary("victoria-metrics")
+    target = servers.ScrapeTarget(exporter.address, interval="1s")
+    return servers.VictoriaMetricsServer(folder / "data", targets=[target], port=port).start()

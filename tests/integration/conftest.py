@@ -11,7 +11,6 @@ a test fails.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,21 +19,13 @@ from typing import Iterator
 import pytest
 
 from stabmon import servers
+from stabmon.servers import need_binary
 from stabmon.prom import ConnectionSettings, PrometheusClient
 from stabmon.synthetic import generate_week, write_fleet_openmetrics
 
-from collect_helpers import HOSTILE_SERVICE, LIVE_SERVICE
+from collect_helpers import HOSTILE_SERVICE, LIVE_SERVICE, start_live_prometheus, start_live_victoria, wait_for_live_data
 
 
-def need_binary(name: str) -> str:
-    """Path of a server binary, or skip (fail under CI) with the reason."""
-    path = servers.binary(name)
-    if path is None:
-        message = f"{name} not installed (Debian: apt-get install -y prometheus victoria-metrics)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @dataclass
@@ -107,39 +98,12 @@ def live_exporter() -> Iterator[servers.LiveExporter]:
         yield exporter
 
 
-def _wait_for_live_data(url: str, timeout: float = 30.0) -> None:
-    client = PrometheusClient(ConnectionSettings.from_env(url, env={}), retries=0)
-    deadline = time.monotonic() + timeout
-    from datetime import datetime, timezone
-
-    while time.monotonic() < deadline:
-        try:
-            if client.instant(f'sum(rate(http_requests_total{{service="{LIVE_SERVICE}"}}[3s]))',
-                              datetime.now(timezone.utc).replace(microsecond=0)):
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"no live data in {url} after {timeout}s")
-
 
 @dataclass
 class LiveBackend(Backend):
     ready_at: float = 0.0
 
 
-def start_live_prometheus(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
-    """A Prometheus scraping ``exporter`` every second (caller stops it)."""
-    need_binary("prometheus")
-    target = servers.ScrapeTarget(exporter.address, interval="1s")
-    return servers.PrometheusServer(folder / "tsdb", targets=[target], port=port).start()
-
-
-def start_live_victoria(folder: Path, exporter: servers.LiveExporter, port: int | None = None):
-    """A VictoriaMetrics scraping ``exporter`` every second (caller stops it)."""
-    need_binary("victoria-metrics")
-    target = servers.ScrapeTarget(exporter.address, interval="1s")
-    return servers.VictoriaMetricsServer(folder / "data", targets=[target], port=port).start()
 
 
 @pytest.fixture(scope="session", params=["prometheus", "victoriametrics"])
@@ -149,7 +113,7 @@ def live_backend(request, tmp_path_factory, live_exporter) -> Iterator[LiveBacke
     start = start_live_prometheus if request.param == "prometheus" else start_live_victoria
     server = start(folder, live_exporter)
     try:
-        _wait_for_live_data(server.url)
+        wait_for_live_data(server.url)
         yield LiveBackend(request.param, server.url, server, ready_at=time.time())
     finally:
         server.stop()

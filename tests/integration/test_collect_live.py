@@ -14,8 +14,8 @@ from stabmon.collect import Collector, make_window, monitor
 from stabmon.queries import build_catalogue
 from stabmon.servers import SimulatedClock
 
-from collect_helpers import LIVE_SERVICE, mismatches, options, read_folder, week_window
-from conftest import start_live_prometheus, start_live_victoria
+from collect_helpers import (LIVE_SERVICE, mismatches, options, read_folder, start_live_prometheus,
+                            start_live_victoria, wait_for_live_data, week_window)
 
 pytestmark = pytest.mark.server
 
@@ -111,9 +111,8 @@ def test_server_stopped_and_restarted_mid_run(backend, live_exporter, tmp_path):
     start = start_live_prometheus if backend == "prometheus" else start_live_victoria
     server = start(tmp_path / "server", live_exporter)
     try:
-        from conftest import _wait_for_live_data
 
-        _wait_for_live_data(server.url)
+        wait_for_live_data(server.url)
         window = _live_window(time.time(), seconds_before=0, seconds_after=24)
         t0 = window.start.timestamp()
 

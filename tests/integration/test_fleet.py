@@ -32,7 +32,7 @@ from stabmon.schemas import validate
 from stabmon.synthetic import generate_fleet, write_fleet_openmetrics
 
 from collect_helpers import HOSTILE_SERVICE, options, week_window
-from conftest import need_binary
+from stabmon.servers import need_binary
 
 pytestmark = pytest.mark.server
 

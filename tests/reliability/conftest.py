@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,20 +25,12 @@ from typing import Iterator
 import pytest
 
 from stabmon import servers
+from stabmon.servers import need_binary
 from stabmon.synthetic import SyntheticWeek, generate_week, write_fleet_openmetrics
 
 from .reliability_helpers import HOSTILE_SERVICE
 
 
-def need_binary(name: str) -> str:
-    """Path of a server binary, or skip (fail under ``CI``) with the reason."""
-    path = servers.binary(name)
-    if path is None:
-        message = f"{name} not installed (Debian: apt-get install -y prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @dataclass

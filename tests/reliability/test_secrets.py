@@ -12,7 +12,6 @@ user, the password or the base64 form of the basic-auth pair.
 from __future__ import annotations
 
 import base64
-import logging
 import subprocess
 import sys
 from datetime import timedelta

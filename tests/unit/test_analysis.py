@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
-from factories import START, at, make_snapshot, week_of
+from factories import START, make_snapshot, week_of
 
-from stabmon import analysis
 from stabmon.analysis import (
     DayContext,
     aggregate_day,

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from factories import START, make_snapshot
