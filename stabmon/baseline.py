@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from .errors import BaselineError
 from .model import DRIFT_METRICS, Baseline, parse_time
+
+log = logging.getLogger(__name__)
 
 #: Metrics that are percentages and must lie in 0..100.
 PERCENT_METRICS = ("availability", "error_rate", "cpu_percent", "memory_percent")
@@ -85,3 +88,14 @@ def load_baseline(path: str | Path) -> Baseline:
     except ValueError as exc:
         raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
     return baseline_from_dict(data, source=f"baseline {path}")
+
+
+def baseline_from_run_info(info: dict[str, Any] | None) -> Baseline | None:
+    """The baseline recorded in a run's ``run.json``, if any (a bad one is warned about and ignored)."""
+    if not info or not info.get("baseline"):
+        return None
+    try:
+        return baseline_from_dict(info["baseline"], source="run.json baseline")
+    except BaselineError as exc:
+        log.warning("%s", exc)
+        return None

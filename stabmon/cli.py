@@ -73,7 +73,7 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(1, f"stabmon: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -153,7 +153,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="outputs/demo", metavar="DIR", help="output folder (default: outputs/demo)")
     parser.add_argument("--seed", type=int, default=42, help="random seed of the synthetic week (default: 42)")
     parser.add_argument("--no-report", action="store_true", help="skip rendering the notebooks")
-    parser.add_argument("--jobs", type=_positive_int, default=2, help="notebooks rendered in parallel (default: 2)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="notebooks rendered in parallel (default: 2)")
 
 
 def run_demo(args: argparse.Namespace) -> int:

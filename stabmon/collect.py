@@ -218,7 +218,7 @@ class Collector:
                 for item in series:
                     alert = Alert.from_labels(item.labels)
                     for ts, value in item.points:
-                        k = self.window.index_of(datetime.fromtimestamp(ts, timezone.utc))
+                        k = self.window.index_of_epoch(ts)
                         if value is not None and k in alerts_by_k and alerts_by_k[k] is not None:
                             alerts_by_k[k].append(alert)  # type: ignore[union-attr]
                 continue
@@ -226,7 +226,7 @@ class Collector:
             if only is None:
                 continue
             for ts, value in only.points:
-                k = self.window.index_of(datetime.fromtimestamp(ts, timezone.utc))
+                k = self.window.index_of_epoch(ts)
                 if k in by_k:
                     by_k[k][name] = value
         result: dict[int, Snapshot] = {}
@@ -457,7 +457,7 @@ class _Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Make SIGTERM raise :class:`KeyboardInterrupt` in the main thread for the block's duration."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -869,7 +869,7 @@ def monitor(options: MonitorOptions, *, clock: Clock | None = None,
     StabmonError
         Expected failures (the command line prints one line and exits 1).
     """
-    with run_lock(options.out_dir), _sigterm_as_interrupt():
+    with run_lock(options.out_dir), sigterm_as_interrupt():
         # Under the lock no other run can own a temporary file: those present were left by a kill.
         store.remove_stale_temp_files(options.out_dir)
         store.write_run_info(options.out_dir, run_info(options))

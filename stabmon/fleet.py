@@ -39,13 +39,11 @@ import logging
 import math
 import os
 import re
-import signal
-import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import store
 from .errors import BaselineError, InputError, PrometheusError, QueryError, StoreError
@@ -403,7 +401,7 @@ class FleetCollector:
                     for item in items:
                         alert = Alert.from_labels(item.labels)
                         for ts, value in item.points:
-                            k = self.window.index_of(datetime.fromtimestamp(ts, timezone.utc))
+                            k = self.window.index_of_epoch(ts)
                             slot = alerts[service].get(k) if k is not None else None
                             if value is not None and slot is not None:
                                 slot.append(alert)
@@ -412,7 +410,7 @@ class FleetCollector:
                 only = self._one(name, expr, service, items)
                 per_k = values[service]
                 for ts, value in only.points:
-                    k = self.window.index_of(datetime.fromtimestamp(ts, timezone.utc))
+                    k = self.window.index_of_epoch(ts)
                     if k in per_k:
                         per_k[k][name] = value
             if name in ZERO_WHEN_ABSENT:
@@ -602,8 +600,8 @@ class ServiceWork:
     service: str
     folder: Path
     window: Window
-    snapshots: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    baseline_snapshots: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[tuple[int, Snapshot]] = field(default_factory=list)
+    baseline_snapshots: list[Snapshot] = field(default_factory=list)
     day_figures: dict[int, dict[str, float | None]] = field(default_factory=dict)
     days: list[int] = field(default_factory=list)
     final: bool = False
@@ -629,20 +627,27 @@ def _do_service_work(work: ServiceWork) -> dict[str, Any] | None:
     from .collect import existing_snapshot_indexes, write_day_latency
     from .pipeline import rebuild_summaries
 
-    for k, document in work.snapshots:
-        path = store.snapshot_path(work.folder, work.window, work.window.time_of(k))
-        store.write_json_atomic(path, document, schema="snapshot", fsync=False, compact=True)
-    for document in work.baseline_snapshots:
-        path = work.folder / store.BASELINE_RAW_DIR / store.snapshot_filename(parse_time(document["timestamp"]))
-        store.write_json_atomic(path, document, schema="snapshot", fsync=False, compact=True)
+    # Snapshots travel to the worker as objects: turning them into JSON here
+    # spreads that work over the worker processes instead of the main one.
+    for _, snapshot in work.snapshots:
+        store.write_snapshot(work.folder, work.window, snapshot, fsync=False)
+    for snapshot in work.baseline_snapshots:
+        store.write_baseline_snapshot(work.folder, snapshot, fsync=False)
     if work.day_figures:
         write_day_latency(work.folder, work.day_figures)
     if not (work.final or work.days):
         return None
-    if not existing_snapshot_indexes(work.folder, work.window):
+    # A catch-up that wrote the whole window hands its snapshots over instead
+    # of having them read back (a third of a fleet run's time otherwise).
+    in_memory = len(work.snapshots) == work.window.snapshot_count
+    if not in_memory and not existing_snapshot_indexes(work.folder, work.window):
         return fleet_entry(work.service, work.folder.name, None) if work.final else None
-    result = rebuild_summaries(work.folder, window=work.window, baseline=work.baseline, settings=work.settings,
-                               days=None if work.final else work.days, weekly=work.final, service=work.service)
+    result = rebuild_summaries(
+        work.folder, window=work.window, baseline=work.baseline, settings=work.settings,
+        days=None if work.final else work.days, weekly=work.final, service=work.service,
+        snapshots=[snapshot for _, snapshot in work.snapshots] if in_memory else None,
+        baseline_snapshots=list(work.baseline_snapshots) if work.baseline_snapshots else None,
+    )
     return fleet_entry(work.service, work.folder.name, result.weekly) if work.final else None
 
 
@@ -839,20 +844,6 @@ class FleetOutcome:
     interrupted: bool = False
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def fleet_run_info(options: FleetOptions, services: Sequence[str]) -> dict[str, Any]:
@@ -938,7 +929,7 @@ class FleetRun:
             figures = self.collector.day_latency(batch, ended, strict=initial) if ended else {}
             works = []
             for service in batch:
-                new = [(k, snaps[service][k].to_dict()) for k in sorted(snaps[service]) if k not in on_disk[service]]
+                new = [(k, snaps[service][k]) for k in sorted(snaps[service]) if k not in on_disk[service]]
                 self.outcome.collected += len(new)
                 on_disk[service].update(snaps[service])
                 works.append(ServiceWork(service=service, folder=self.folder(service), window=self.window,
@@ -982,7 +973,7 @@ class FleetRun:
             for batch in batch_services(services, self.options.max_regex_chars):
                 got = collector.range_snapshots(batch, list(range(window.snapshot_count)), strict=True)
                 works = [ServiceWork(service=s, folder=self.folder(s), window=self.window,
-                                     baseline_snapshots=[got[s][k].to_dict() for k in sorted(got[s])])
+                                     baseline_snapshots=[got[s][k] for k in sorted(got[s])])
                          for s in batch]
                 run_service_work(works, self.jobs)
             log.info("baseline window %s .. %s: collected for %d services", first, last, len(services))
@@ -1065,13 +1056,13 @@ def fleet_monitor(options: FleetOptions, *, clock: Any = None, client: Prometheu
     StabmonError
         Expected failures (the command line prints one line and exits 1).
     """
-    from .collect import MonitorOptions, run_info, run_lock
+    from .collect import MonitorOptions, run_info, run_lock, sigterm_as_interrupt
 
     own_client = client is None
     client = client or PrometheusClient(options.connection, timeout=options.timeout, retries=options.retries,
                                         backoff=options.backoff)
     try:
-        with run_lock(options.out_dir), _sigterm_as_interrupt():
+        with run_lock(options.out_dir), sigterm_as_interrupt():
             previous = read_fleet_run(options.out_dir)
             if previous is not None:
                 _check_resume(options, previous)
@@ -1256,7 +1247,7 @@ def _rebuild_entries(works: list[ServiceWork], jobs: int, recompute: bool) -> li
     for w in works:
         info = store.read_run_info(w.folder) if (w.folder / store.RUN_FILE).exists() else None
         if info is not None:
-            from .pipeline import baseline_from_run_info
+            from .baseline import baseline_from_run_info
 
             w.window = store.window_from_run_info(info)
             w.baseline = baseline_from_run_info(info)
@@ -1415,7 +1406,7 @@ def build_demo_fleet(out_dir: str | Path, services: int = 6, *, seed: int = 42,
                                       "source": f"synthetic:{week.scenario}:seed={seed}",
                                       "baseline": week.baseline.to_dict()})
         works.append(ServiceWork(service=name, folder=folder, window=week.window,
-                                 snapshots=list(enumerate(s.to_dict() for s in week.snapshots)), final=True,
+                                 snapshots=list(enumerate(week.snapshots)), final=True,
                                  baseline=week.baseline))
     assert window is not None
     store.write_json_atomic(out_dir / FLEET_RUN_FILE, {

@@ -198,6 +198,9 @@ class Window:
             raise ValueError("duration must be positive")
         if not self.interval_minutes > 0:
             raise ValueError("interval must be positive")
+        # Cached for index_of_epoch, called once per sample of a range answer.
+        object.__setattr__(self, "_start_epoch", self.start.timestamp())
+        object.__setattr__(self, "_count", int(math.floor(round(self.duration_hours * 60.0 / self.interval_minutes, 9))))
 
     @property
     def interval(self) -> timedelta:
@@ -209,8 +212,8 @@ class Window:
 
     @property
     def snapshot_count(self) -> int:
-        # Round before flooring so 168*60/30 is exactly 336 despite float noise.
-        return int(math.floor(round(self.duration_hours * 60.0 / self.interval_minutes, 9)))
+        # Rounded before flooring (in __post_init__) so 168*60/30 is exactly 336 despite float noise.
+        return self._count  # type: ignore[attr-defined]
 
     @property
     def day_count(self) -> int:
@@ -226,10 +229,14 @@ class Window:
 
     def index_of(self, ts: datetime) -> int | None:
         """Index ``k`` of a snapshot time, or ``None`` when ``ts`` is not a ``t_k``."""
-        offset = (utc(ts) - self.start).total_seconds()
+        return self.index_of_epoch(utc(ts).timestamp())
+
+    def index_of_epoch(self, seconds: float) -> int | None:
+        """Index ``k`` of a snapshot time given in Unix seconds (as query answers give it), or ``None``."""
+        offset = seconds - self._start_epoch  # type: ignore[attr-defined]
         step = self.interval_minutes * 60.0
         k = round(offset / step)
-        if k < 0 or k >= self.snapshot_count or abs(offset - k * step) > 0.5:
+        if k < 0 or k >= self._count or abs(offset - k * step) > 0.5:  # type: ignore[attr-defined]
             return None
         return int(k)
 

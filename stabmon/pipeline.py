@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import analysis, anomaly, budget, compare, markdown, store
-from .baseline import baseline_from_dict
-from .errors import BaselineError, StoreError
+from .baseline import baseline_from_run_info
+from .errors import StoreError
 from .model import Baseline, Snapshot, Window
 from .settings import Settings
 
@@ -62,17 +62,6 @@ def read_day_latency(out_dir: Path) -> dict[int, dict[str, float | None]]:
     return {int(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
-def baseline_from_run_info(info: dict[str, Any] | None) -> Baseline | None:
-    """The baseline recorded in ``run.json``, if any."""
-    if not info or not info.get("baseline"):
-        return None
-    try:
-        return baseline_from_dict(info["baseline"], source="run.json baseline")
-    except BaselineError as exc:
-        log.warning("%s", exc)
-        return None
-
-
 def rebuild_summaries(
     out_dir: str | Path,
     *,
@@ -84,6 +73,8 @@ def rebuild_summaries(
     recompute_drift: bool = False,
     generated_at: datetime | None = None,
     service: str | None = None,
+    snapshots: Sequence[Snapshot] | None = None,
+    baseline_snapshots: Sequence[Snapshot] | None = None,
 ) -> RebuildResult:
     """Read a run folder's raw snapshots and (re)write its summaries.
 
@@ -105,6 +96,11 @@ def rebuild_summaries(
         Recompute each snapshot's drift from ``baseline`` instead of using the stored one.
     generated_at
         Time stamped into ``_metadata.generated_at``; now when omitted.
+    snapshots, baseline_snapshots
+        The folder's raw snapshots (and its baseline window's) when the caller
+        has just written them all and holds them in memory: they are not read
+        back from disk. Omitted, the folder is read (the usual case: resumed
+        runs, ``stabmon analyze``).
 
     Raises
     ------
@@ -114,7 +110,8 @@ def rebuild_summaries(
     out_dir = Path(out_dir)
     settings = settings or Settings()
     generated_at = generated_at or datetime.now(timezone.utc).replace(microsecond=0)
-    folder = store.read_snapshots(out_dir)
+    folder = (store.SnapshotFolder(snapshots=sorted(snapshots, key=lambda s: s.timestamp))
+              if snapshots is not None else store.read_snapshots(out_dir))
     info = store.read_run_info(out_dir)
     if not folder.snapshots:
         raise StoreError(f"no raw snapshots in {out_dir} (expected day_NN_raw/snapshot_*.json)")
@@ -129,7 +126,7 @@ def rebuild_summaries(
         baseline = baseline_from_run_info(info)
     if service is None and info is not None:
         service = info.get("service")
-    snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]
+    snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]  # noqa: F811
     if len(snapshots) < len(folder.snapshots):
         warnings.append(f"{len(folder.snapshots) - len(snapshots)} snapshots outside the window's times ignored")
     if recompute_drift:
@@ -152,7 +149,8 @@ def rebuild_summaries(
     for daily in all_daily:
         daily["anomaly_counts"] = counts[daily["day_number"]]
     burndown = budget.compute_burndown(snapshots, window, settings.availability_slo_percent)
-    baseline_folder = store.read_snapshots(out_dir, baseline_window=True)
+    baseline_folder = (store.SnapshotFolder(snapshots=list(baseline_snapshots))
+                       if baseline_snapshots is not None else store.read_snapshots(out_dir, baseline_window=True))
     warnings.extend(baseline_folder.warnings)
     comparison = (
         compare.compare_days(baseline_folder.snapshots, snapshots, window) if baseline_folder.snapshots else None

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import paths, store
+from .cli import positive_int
 from .errors import InputError, ReportError, StabmonError
 from .settings import Settings
 
@@ -448,14 +449,6 @@ def render_reports(
 # command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -472,7 +465,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``stabmon report``."""
     parser.add_argument("--input", "-i", required=True, metavar="DIR",
                         help="run folder holding day_NN_raw/ snapshots (reports go to DIR/reports/)")
-    parser.add_argument("--jobs", "-j", type=_positive_int, default=2, metavar="N",
+    parser.add_argument("--jobs", "-j", type=positive_int, default=2, metavar="N",
                         help="notebooks rendered in parallel, one kernel each (default: 2)")
     parser.add_argument("--timeout", type=_positive_float, default=600.0, metavar="S",
                         help="seconds a notebook cell may run before the notebook fails (default: 600)")

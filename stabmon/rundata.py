@@ -30,8 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from . import analysis, paths, store
-from .baseline import baseline_from_dict
-from .errors import BaselineError, InputError, StoreError
+from .baseline import baseline_from_run_info
+from .errors import InputError, StoreError
 from .model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
 from .settings import Settings
 
@@ -278,7 +278,7 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
 
         window = infer_window(snapshots_read)
         notes.append("no run.json: window inferred from the snapshot times")
-    baseline = _baseline_of(info)
+    baseline = baseline_from_run_info(info)
     baseline_doc = baseline.to_dict() if baseline is not None else _read_baseline_file(folder)
     service = (info or {}).get("service") or (weekly or {}).get("service")
 
@@ -351,18 +351,6 @@ def read_snapshots_quickly(folder: Path) -> tuple[list[Snapshot], list[str]]:
         snapshots.append(snapshot)
     snapshots.sort(key=lambda s: s.timestamp)
     return snapshots, notes
-
-
-def _baseline_of(info: Mapping[str, Any] | None):
-    # pipeline.baseline_from_run_info does the same, but importing the
-    # pipeline pulls in scipy (a second of kernel start-up per notebook).
-    if not info or not info.get("baseline"):
-        return None
-    try:
-        return baseline_from_dict(info["baseline"], source="run.json baseline")
-    except BaselineError as exc:
-        log.warning("%s", exc)
-        return None
 
 
 def _settings_of(weekly: Mapping[str, Any] | None) -> Settings:
