@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from . import __version__
 from .errors import InputError, StabmonError
@@ -170,37 +170,15 @@ def run_demo(args: argparse.Namespace) -> int:
           f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
     print(f"weekly report: {out / 'weekly_summary.md'}")
     if not args.no_report:
-        render = _optional("stabmon.report", "render_reports")
-        if render is None:
-            print("notebook reports: not available in this build (stabmon.report missing)")
-        else:
-            rendered = render(out, jobs=args.jobs)
-            print(f"rendered reports: {getattr(rendered, 'index', out / 'reports')}")
+        from .report import render_reports
+
+        rendered = render_reports(out, jobs=args.jobs)
+        print(f"rendered reports: {rendered.index}")
     return 0
-
-
-def _optional(module: str, name: str) -> Callable | None:
-    """Import ``module.name`` when the module exists (parts built by later issues)."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(mod, name, None)
 
 
 # ---------------------------------------------------------------------------
 # parser
-
-
-def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        raise StabmonError(f"'stabmon {name}' is not available in this build")
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -214,31 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
 
-    commands: list[tuple[str, str, str, str]] = [
-        ("monitor", "collect a week (live or past) from Prometheus and analyse it", "stabmon.collect", "monitor"),
-        ("analyze", "rebuild every summary from a folder's raw snapshots", "", "analyze"),
-        ("report", "render the notebooks of a run folder to HTML and Markdown", "stabmon.report", "report"),
-        ("demo", "run a synthetic week through the whole pipeline (no server needed)", "", "demo"),
-        ("baseline", "capture a baseline JSON from a past window in Prometheus", "stabmon.collect", "baseline"),
+    from . import collect, report
+
+    commands = [
+        ("monitor", "collect a week (live or past) from Prometheus and analyse it",
+         collect.add_monitor_arguments, collect.run_monitor_command),
+        ("analyze", "rebuild every summary from a folder's raw snapshots", add_analyze_arguments, run_analyze),
+        ("report", "render the notebooks of a run folder to HTML and Markdown",
+         report.add_report_arguments, report.run_report_command),
+        ("demo", "run a synthetic week through the whole pipeline (no server needed)", add_demo_arguments, run_demo),
+        ("baseline", "capture a baseline JSON from a past window in Prometheus",
+         collect.add_baseline_arguments, collect.run_baseline_command),
     ]
-    for name, help_text, module, key in commands:
+    for name, help_text, add_arguments, run in commands:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
                        help="debug logging (credentials are redacted)")
-        if name == "analyze":
-            add_analyze_arguments(p)
-            p.set_defaults(func=run_analyze)
-        elif name == "demo":
-            add_demo_arguments(p)
-            p.set_defaults(func=run_demo)
-        else:
-            add = _optional(module, f"add_{key}_arguments")
-            run = _optional(module, f"run_{key}_command")
-            if add is None or run is None:
-                p.set_defaults(func=_not_yet(name))
-            else:
-                add(p)
-                p.set_defaults(func=run)
+        add_arguments(p)
+        p.set_defaults(func=run)
     return parser
 
 

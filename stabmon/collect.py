@@ -889,11 +889,8 @@ def monitor(options: MonitorOptions, *, clock: Clock | None = None,
 
 
 def _render_reports(out_dir: Path) -> None:
-    try:
-        from .report import render_reports
-    except ImportError:
-        log.warning("--report: report rendering is not available in this build")
-        return
+    from .report import render_reports
+
     render_reports(out_dir)
 
 
