@@ -789,6 +789,29 @@ def check_interval(minutes: float, flag: str = "--interval") -> float:
     return float(round(seconds))
 
 
+def resolve_window(args: argparse.Namespace, recorded: dict[str, Any] | None, now: datetime) -> Window:
+    """The run's window from ``--start/--duration/--interval/--test-mode`` and a recorded run.
+
+    Without ``--start``, re-running the same command resumes the window
+    recorded in the folder (``recorded``: its ``run.json``); with nothing
+    recorded the window starts now. ``--test-mode`` with a duration of at most
+    2 hours sets the interval to 10 minutes (the seed's rule).
+    """
+    duration, interval = args.duration, args.interval
+    if args.test_mode and (duration if duration is not None else 168.0) <= 2:
+        interval = 10.0
+    if args.start is not None:
+        start = parse_start(args.start)
+    elif recorded is not None:
+        previous = store.window_from_run_info(recorded)
+        start = previous.start
+        duration = previous.duration_hours if duration is None else duration
+        interval = previous.interval_minutes if interval is None else interval
+    else:
+        start = now.replace(microsecond=0)
+    return make_window(start, 168.0 if duration is None else duration, 30.0 if interval is None else interval)
+
+
 def make_window(start: datetime, duration_hours: float, interval_minutes: float) -> Window:
     """A validated window; flags are named in the errors."""
     if not (math.isfinite(duration_hours) and duration_hours > 0):
@@ -806,21 +829,7 @@ def _resolve_monitor(args: argparse.Namespace, now: datetime) -> MonitorOptions:
 
     out_dir = Path(args.output or DEFAULT_OUTPUT)
     info = store.read_run_info(out_dir) if (out_dir / store.RUN_FILE).exists() else None
-    duration = args.duration
-    interval = args.interval
-    if args.test_mode and (duration if duration is not None else 168.0) <= 2:
-        interval = 10.0
-    if args.start is not None:
-        start = parse_start(args.start)
-    elif info is not None:
-        # Re-running the same command resumes the recorded window.
-        previous = store.window_from_run_info(info)
-        start = previous.start
-        duration = previous.duration_hours if duration is None else duration
-        interval = previous.interval_minutes if interval is None else interval
-    else:
-        start = now.replace(microsecond=0)
-    window = make_window(start, 168.0 if duration is None else duration, 30.0 if interval is None else interval)
+    window = resolve_window(args, info, now)
     connection = ConnectionSettings.from_env(args.prometheus_url)
     catalogue = build_catalogue(service=args.service, selector=args.selector,
                                 interval_seconds=window.interval_minutes * 60.0, queries_file=args.queries)

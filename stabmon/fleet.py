@@ -1322,7 +1322,7 @@ def resolve_fleet_options(args: argparse.Namespace, now: datetime) -> FleetOptio
     InputError
         Conflicting or bad flags.
     """
-    from .collect import DEFAULT_OUTPUT, make_window, parse_start
+    from .collect import DEFAULT_OUTPUT, resolve_window
 
     if getattr(args, "service", None) is not None:
         raise InputError("--service cannot be combined with --services/--all-services")
@@ -1335,19 +1335,7 @@ def resolve_fleet_options(args: argparse.Namespace, now: datetime) -> FleetOptio
         raise InputError("--jobs: must be at least 1")
     out_dir = Path(args.output or DEFAULT_OUTPUT)
     previous = read_fleet_run(out_dir)
-    duration, interval = args.duration, args.interval
-    if args.test_mode and (duration if duration is not None else 168.0) <= 2:
-        interval = 10.0
-    if args.start is not None:
-        start = parse_start(args.start)
-    elif previous is not None:
-        recorded = store.window_from_run_info(previous)
-        start = recorded.start
-        duration = recorded.duration_hours if duration is None else duration
-        interval = recorded.interval_minutes if interval is None else interval
-    else:
-        start = now.replace(microsecond=0)
-    window = make_window(start, 168.0 if duration is None else duration, 30.0 if interval is None else interval)
+    window = resolve_window(args, previous, now)
     catalogue = build_fleet_catalogue(label, window.interval_minutes * 60.0, args.selector)
     return FleetOptions(
         out_dir=out_dir, window=window, catalogue=catalogue,
