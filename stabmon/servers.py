@@ -159,7 +159,68 @@ def _scrape_config(targets: Iterable[ScrapeTarget]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class PrometheusServer:
+class _LoopbackServer:
+    """A server process on 127.0.0.1 holding its data in ``data_dir``: start, stop, restart.
+
+    Subclasses name the binary, build the command line and say which path
+    answers 200 once the server is ready.
+    """
+
+    binary_name = ""
+    ready_path = ""
+    config_stem = ""
+
+    def __init__(self, data_dir: Path, *, targets: Iterable[ScrapeTarget] = (), port: int | None = None,
+                 binary_path: str | None = None, extra_args: Iterable[str] = ()) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.targets = list(targets)
+        self.binary = binary_path or binary(self.binary_name)
+        if self.binary is None:
+            raise ServerError(f"{self.binary_name} not found (Debian: apt-get install {self.binary_name})")
+        self.extra_args = list(extra_args)
+        self.config_path = self.data_dir.parent / f"{self.config_stem}-{self.port}.yml"
+        self.log_path = self.data_dir.parent / f"{self.binary_name}-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line (without ``extra_args``); may write the scrape config."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0):
+        """Start and wait until :attr:`ready_path` answers; return ``self``."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen([*self.command(), *self.extra_args], stdout=log_file,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_http_ok(f"{self.url}{self.ready_path}", timeout, self.process, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the process (the data stays for a restart)."""
+        stop_process(self.process)
+        self.process = None
+
+    def restart(self, timeout: float = 60.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def __enter__(self):
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class PrometheusServer(_LoopbackServer):
     """A ``prometheus`` process on a given TSDB folder, 127.0.0.1, free port.
 
     Parameters
@@ -173,55 +234,15 @@ class PrometheusServer:
         Fixed port (a restart keeps the same URL); a free one when omitted.
     """
 
-    def __init__(self, data_dir: Path, *, targets: Iterable[ScrapeTarget] = (), port: int | None = None,
-                 binary_path: str | None = None, extra_args: Iterable[str] = ()) -> None:
-        self.data_dir = Path(data_dir)
-        self.port = port or free_port()
-        self.targets = list(targets)
-        self.binary = binary_path or binary("prometheus")
-        if self.binary is None:
-            raise ServerError("prometheus not found (Debian: apt-get install prometheus)")
-        self.extra_args = list(extra_args)
-        self.config_path = self.data_dir.parent / f"prometheus-{self.port}.yml"
-        self.log_path = self.data_dir.parent / f"prometheus-{self.port}.log"
-        self.process: subprocess.Popen | None = None
+    binary_name = "prometheus"
+    ready_path = "/-/ready"
+    config_stem = "prometheus"
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> "PrometheusServer":
-        """Start and wait for ``/-/ready``."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
         self.config_path.write_text(_scrape_config(self.targets))
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(
-                [self.binary, f"--storage.tsdb.path={self.data_dir}", "--storage.tsdb.retention.time=3650d",
-                 f"--web.listen-address={LOOPBACK}:{self.port}", f"--config.file={self.config_path}",
-                 "--log.level=warn", *self.extra_args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        try:
-            wait_http_ok(f"{self.url}/-/ready", timeout, self.process, self.log_path)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop the process (the TSDB stays for a restart)."""
-        stop_process(self.process)
-        self.process = None
-
-    def restart(self, timeout: float = 60.0) -> None:
-        self.stop()
-        self.start(timeout)
-
-    def __enter__(self) -> "PrometheusServer":
-        return self.start() if self.process is None else self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return [self.binary, f"--storage.tsdb.path={self.data_dir}", "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address={LOOPBACK}:{self.port}", f"--config.file={self.config_path}",
+                "--log.level=warn"]
 
 
 # --------------------------------------------------------------------------- VictoriaMetrics
@@ -244,46 +265,24 @@ def openmetrics_to_vm_lines(path: Path) -> Iterator[str]:
             yield f"{head} {int(round(float(ts) * 1000))}"
 
 
-class VictoriaMetricsServer:
+class VictoriaMetricsServer(_LoopbackServer):
     """A single-node ``victoria-metrics`` process, 127.0.0.1, free port.
 
     ``-search.disableCache`` keeps freshly imported data from being hidden by
     cached answers; the client's ``nocache=1`` does the same per query.
     """
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, targets: Iterable[ScrapeTarget] = (),
-                 binary_path: str | None = None, extra_args: Iterable[str] = ()) -> None:
-        self.data_dir = Path(data_dir)
-        self.port = port or free_port()
-        self.targets = list(targets)
-        self.binary = binary_path or binary("victoria-metrics")
-        if self.binary is None:
-            raise ServerError("victoria-metrics not found (Debian: apt-get install victoria-metrics)")
-        self.extra_args = list(extra_args)
-        self.log_path = self.data_dir.parent / f"victoria-metrics-{self.port}.log"
-        self.config_path = self.data_dir.parent / f"vm-scrape-{self.port}.yml"
-        self.process: subprocess.Popen | None = None
+    binary_name = "victoria-metrics"
+    ready_path = "/health"
+    config_stem = "vm-scrape"
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> "VictoriaMetricsServer":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
         args = [self.binary, f"-storageDataPath={self.data_dir}", f"-httpListenAddr={LOOPBACK}:{self.port}",
                 "-retentionPeriod=100y", "-search.disableCache", "-loggerLevel=WARN"]
         if self.targets:
             self.config_path.write_text(_scrape_config(self.targets))
             args.append(f"-promscrape.config={self.config_path}")
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen([*args, *self.extra_args], stdout=log_file,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            wait_http_ok(f"{self.url}/health", timeout, self.process, self.log_path)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return args
 
     def import_lines(self, lines: Iterable[str], batch_bytes: int = 8 << 20) -> int:
         """POST Prometheus text lines (ms timestamps) to ``/api/v1/import/prometheus``; return the count."""
@@ -315,19 +314,6 @@ class VictoriaMetricsServer:
         with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=60) as response:
             response.read()
 
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.process = None
-
-    def restart(self, timeout: float = 60.0) -> None:
-        self.stop()
-        self.start(timeout)
-
-    def __enter__(self) -> "VictoriaMetricsServer":
-        return self.start() if self.process is None else self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- proxy
