@@ -22,9 +22,9 @@ import tracemalloc
 from pathlib import Path
 
 from stabmon import store
-from stabmon.analysis import aggregate_days, apply_drift, weekly_summary
-from stabmon.pipeline import rebuild_summaries
-from stabmon.synthetic import generate_week
+from stabmon.core.analysis import aggregate_days, apply_drift, weekly_summary
+from stabmon.store.rebuild import rebuild_summaries
+from stabmon.demo.synthetic import generate_week
 
 
 def cpu_ms(fn, repeat: int = 7) -> float:

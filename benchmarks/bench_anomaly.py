@@ -12,8 +12,8 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from stabmon.anomaly import AnomalySettings, detect_anomalies
-from stabmon.model import METRIC_FIELDS, Snapshot, Window
+from stabmon.core.anomaly import AnomalySettings, detect_anomalies
+from stabmon.core.model import METRIC_FIELDS, Snapshot, Window
 
 
 def synthetic_weeks(weeks: int, seed: int = 0) -> tuple[Window, list[Snapshot]]:

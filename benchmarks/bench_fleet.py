@@ -4,7 +4,7 @@ For each fleet size (default 10, 100 and 1,000 services: healthy ones with an
 incident or a latency regression every few services), the synthetic fleet is
 loaded into a real Prometheus (``promtool`` blocks; ``--backend victoria``
 imports into VictoriaMetrics instead), then ``stabmon monitor --services ...``
-runs as its own process through :class:`~stabmon.servers.FaultProxy`
+runs as its own process through :class:`~support.servers.FaultProxy`
 (10 ms per request). Printed per size: requests, wall time, CPU time
 (user + system, the process and its workers), peak RSS of the largest
 process, and the time and requests per service. A 20-service fleet is also
@@ -32,9 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from stabmon import servers
-from stabmon.paths import OUTPUTS_DIR
-from stabmon.synthetic import DEFAULT_START, generate_fleet, write_fleet_openmetrics
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test servers live in tests/support
+from support import servers  # noqa: E402
+from stabmon.core.paths import OUTPUTS_DIR
+from stabmon.demo.synthetic import DEFAULT_START, generate_fleet, write_fleet_openmetrics
 
 SCENARIO_CYCLE = ("healthy",) * 7 + ("incident", "healthy", "latency_regression")
 

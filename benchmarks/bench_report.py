@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stabmon.demo import run_demo_week
+from stabmon.demo.week import run_demo_week
 
 TARGET_SECONDS = 30.0
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stabmon = Path(sys.executable).with_name("stabmon")
-    command = [str(stabmon)] if stabmon.exists() else [sys.executable, "-m", "stabmon.cli"]
+    command = [str(stabmon)] if stabmon.exists() else [sys.executable, "-m", "stabmon.cli.main"]
     with tempfile.TemporaryDirectory(prefix="stabmon-bench-report-") as tmp:
         run_dir = Path(tmp) / "week"
         run_demo_week(run_dir, fsync=False)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 IMPORTS = """\
-from stabmon import charts, rundata, views
+from stabmon.report import charts, rundata, views
 
 charts.show_in_notebook()"""
 

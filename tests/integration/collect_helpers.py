@@ -9,12 +9,13 @@ from pathlib import Path
 import time
 from datetime import datetime, timezone
 
-from stabmon import servers, store
-from stabmon.servers import need_binary
-from stabmon.collect import MonitorOptions, make_window
-from stabmon.model import METRIC_FIELDS, Snapshot
-from stabmon.prom import ConnectionSettings, PrometheusClient
-from stabmon.queries import build_catalogue
+from support import servers
+from stabmon import store
+from support.servers import need_binary
+from stabmon.collect.run import MonitorOptions, make_window
+from stabmon.core.model import METRIC_FIELDS, Snapshot
+from stabmon.collect.prom import ConnectionSettings, PrometheusClient
+from stabmon.collect.queries import build_catalogue
 
 #: Prometheus 2.x and VictoriaMetrics both compute the exact increase on the
 #: generator's scrape grid; what is left is float noise of the two engines.

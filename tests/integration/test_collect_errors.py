@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stabmon.collect import monitor
-from stabmon.servers import Fault, FaultProxy, free_port
+from stabmon.collect.run import monitor
+from support.servers import Fault, FaultProxy, free_port
 
 from collect_helpers import options, read_folder, week_window
 
@@ -73,7 +73,7 @@ def test_several_series_where_one_is_expected(week_backend, week_files, incident
 def test_metric_without_data_is_missing_with_one_warning(week_backend, incident_week, tmp_path, caplog):
     queries = tmp_path / "queries.yaml"
     queries.write_text("cpu_percent: 'sum(rate(no_such_metric_total{sel}[w]))'\n")
-    with caplog.at_level(logging.WARNING, logger="stabmon.collect"):
+    with caplog.at_level(logging.WARNING, logger="stabmon.collect.run"):
         outcome = monitor(options(week_backend.url, tmp_path / "out", week_window(incident_week, duration_hours=12),
                                   queries=queries))
     assert outcome.exit_code == 0
@@ -113,6 +113,6 @@ def test_baseline_capture_from_a_past_window(week_backend, incident_week, tmp_pa
     for metric in ("availability", "error_rate", "p95_latency_ms", "p99_latency_ms", "cpu_percent", "memory_percent"):
         want = sum(s.values[metric] for s in day1) / len(day1)
         assert data[metric] == pytest.approx(want, rel=1e-5)
-    from stabmon.baseline import load_baseline
+    from stabmon.core.baseline import load_baseline
 
     assert load_baseline(out).values["availability"] == pytest.approx(data["availability"])

@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from stabmon import schemas, store
-from stabmon.collect import monitor
-from stabmon.model import format_time
-from stabmon.servers import SimulatedClock
+from stabmon.store import schemas
+from stabmon import store
+from stabmon.collect.run import monitor
+from stabmon.core.model import format_time
+from support.servers import SimulatedClock
 
 from collect_helpers import options, week_window
 

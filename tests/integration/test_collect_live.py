@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from stabmon import store
-from stabmon.collect import Collector, make_window, monitor
-from stabmon.queries import build_catalogue
-from stabmon.servers import SimulatedClock
+from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.queries import build_catalogue
+from support.servers import SimulatedClock
 
 from collect_helpers import (LIVE_SERVICE, mismatches, options, read_folder, start_live_prometheus,
                             start_live_victoria, wait_for_live_data, week_window)
@@ -52,7 +52,7 @@ def test_behind_schedule_is_warned_and_caught_up(prometheus_week, incident_week,
     window = week_window(incident_week, duration_hours=3)
     # Every clock read costs 20 minutes: each snapshot ends after the next one was due.
     clock = SimulatedClock(window.start - timedelta(seconds=1), query_cost=1200)
-    with caplog.at_level("WARNING", logger="stabmon.collect"):
+    with caplog.at_level("WARNING", logger="stabmon.collect.run"):
         outcome = monitor(options(prometheus_week.url, tmp_path / "run", window), clock=clock)
     assert outcome.exit_code == 0
     assert any("Behind schedule by" in r.getMessage() for r in caplog.records)

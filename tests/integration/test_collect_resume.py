@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from stabmon import store
-from stabmon.collect import monitor
-from stabmon.servers import SimulatedClock
+from stabmon.collect.run import monitor
+from support.servers import SimulatedClock
 
 from collect_helpers import mismatches, options, read_folder, week_window
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from stabmon import store
-from stabmon.collect import Collector, monitor
-from stabmon.pipeline import DAY_LATENCY_FILE
-from stabmon.queries import build_catalogue
+from stabmon.collect.run import Collector, monitor
+from stabmon.store.rebuild import DAY_LATENCY_FILE
+from stabmon.collect.queries import build_catalogue
 
 from collect_helpers import HOSTILE_SERVICE
 from collect_helpers import degraded_days, mismatches, options, read_folder, week_window

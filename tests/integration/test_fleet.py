@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from stabmon import servers, store
-from stabmon.collect import monitor
-from stabmon.fleet import (
+from support import servers
+from stabmon import store
+from stabmon.collect.run import monitor
+from stabmon.collect.fleet import (
     FLEET_RUN_FILE,
     FLEET_SUMMARY_JSON,
     FLEET_SUMMARY_MD,
@@ -27,12 +28,12 @@ from stabmon.fleet import (
     merge_fleet,
     service_folder,
 )
-from stabmon.prom import ConnectionSettings
-from stabmon.schemas import validate
-from stabmon.synthetic import generate_fleet, write_fleet_openmetrics
+from stabmon.collect.prom import ConnectionSettings
+from stabmon.store.schemas import validate
+from stabmon.demo.synthetic import generate_fleet, write_fleet_openmetrics
 
 from collect_helpers import HOSTILE_SERVICE, options, week_window
-from stabmon.servers import need_binary
+from support.servers import need_binary
 
 pytestmark = pytest.mark.server
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stabmon import report, store
-from stabmon.demo import run_demo_week
-from stabmon.model import Alert, Snapshot
+from stabmon.report import render as report
+from stabmon import store
+from stabmon.demo.week import run_demo_week
+from stabmon.core.model import Alert, Snapshot
 
 from notebook_helpers import FAKE_TOKEN, PLANTED_ALERTNAME, PLANTED_DAY, PLANTED_TIMES
 
@@ -30,7 +31,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def plant_alert(run_dir: Path) -> None:
     """Add an info alert named :data:`PLANTED_ALERTNAME` to three snapshots and rebuild the summaries."""
-    from stabmon.pipeline import rebuild_summaries
+    from stabmon.store.rebuild import rebuild_summaries
 
     raw = store.day_raw_dir(run_dir, PLANTED_DAY)
     for stamp in PLANTED_TIMES:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from papermill.translators import PythonTranslator
 
-from stabmon import paths
+from stabmon.core import paths
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
 RUN_NOTEBOOKS = {"daily_analysis", "weekly_summary", "retrospective", "explore"}

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from stabmon import report
-from stabmon.errors import ReportError
+from stabmon.report import render as report
+from stabmon.core.errors import ReportError
 
 
 def tiny_notebook(path: Path, *cells: str) -> Path:
@@ -77,7 +77,7 @@ def test_render_reports_reports_a_failing_notebook_and_keeps_the_others(tmp_path
 
 
 def test_stabmon_report_exits_1_naming_the_notebook(tmp_path, demo_run, monkeypatch, capsys):
-    from stabmon import cli
+    from stabmon.cli import main as cli
 
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()

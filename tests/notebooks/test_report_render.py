@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stabmon import cli, report
-from stabmon.errors import ReportError
+from stabmon.cli import main as cli
+from stabmon.report import render as report
+from stabmon.core.errors import ReportError
 
 from notebook_helpers import FAKE_TOKEN, PLANTED_ALERTNAME, PLANTED_DAY
 

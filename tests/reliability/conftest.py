@@ -24,9 +24,9 @@ from typing import Iterator
 
 import pytest
 
-from stabmon import servers
-from stabmon.servers import need_binary
-from stabmon.synthetic import SyntheticWeek, generate_week, write_fleet_openmetrics
+from support import servers
+from support.servers import need_binary
+from stabmon.demo.synthetic import SyntheticWeek, generate_week, write_fleet_openmetrics
 
 from .reliability_helpers import HOSTILE_SERVICE
 

@@ -18,11 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from stabmon import schemas, store
-from stabmon.collect import MonitorOptions
-from stabmon.model import Window, parse_time
-from stabmon.prom import ConnectionSettings
-from stabmon.queries import build_catalogue
+from stabmon.store import schemas
+from stabmon import store
+from stabmon.collect.run import MonitorOptions
+from stabmon.core.model import Window, parse_time
+from stabmon.collect.prom import ConnectionSettings
+from stabmon.collect.queries import build_catalogue
 
 STABMON = str(Path(sys.executable).with_name("stabmon"))
 

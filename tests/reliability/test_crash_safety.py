@@ -24,7 +24,7 @@ from datetime import timedelta
 import pytest
 
 from stabmon import store
-from stabmon.collect import make_window, monitor
+from stabmon.collect.run import make_window, monitor
 
 from .reliability_helpers import Running, check_folder, monitor_args, options, run_cli
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from stabmon import store
-from stabmon.collect import make_window, monitor
-from stabmon.model import METRIC_FIELDS
-from stabmon.queries import build_catalogue
+from stabmon.collect.run import make_window, monitor
+from stabmon.core.model import METRIC_FIELDS
+from stabmon.collect.queries import build_catalogue
 
 from .reliability_helpers import HOSTILE_SERVICE, check_folder, monitor_args, one_line_error, options, run_cli
 

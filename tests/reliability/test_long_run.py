@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from stabmon import store
-from stabmon.collect import Collector, make_window, monitor
-from stabmon.prom import ConnectionSettings, PrometheusClient
-from stabmon.queries import build_catalogue
-from stabmon.servers import SimulatedClock
+from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.prom import ConnectionSettings, PrometheusClient
+from stabmon.collect.queries import build_catalogue
+from support.servers import SimulatedClock
 
 from .reliability_helpers import check_folder, options
 
@@ -79,7 +79,7 @@ def test_a_whole_week_live(prometheus, recent_data, tmp_path, caplog, offset):
         slow_cost=2400.0,
     )
     out = tmp_path / "week"
-    with caplog.at_level(logging.INFO, logger="stabmon.collect"):
+    with caplog.at_level(logging.INFO, logger="stabmon.collect.run"):
         outcome = monitor(options(prometheus.url, out, window, baseline=recent_data.week.baseline), clock=clock)
     messages = [r.getMessage() for r in caplog.records]
 

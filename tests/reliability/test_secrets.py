@@ -1,7 +1,7 @@
 """Secrets (issue 6, item 6): credentials are sent, and never written or logged.
 
 The real command runs with ``--verbose`` through a
-:class:`~stabmon.servers.FaultProxy`, whose ``seen_headers`` prove the
+:class:`~support.servers.FaultProxy`, whose ``seen_headers`` prove the
 credentials really travel in the ``Authorization`` header. The proxy also
 plays a server (or a gateway) that echoes that header back in its error
 bodies, which is how secrets usually end up in logs. Then no output file,
@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import pytest
 
-from stabmon.collect import make_window
-from stabmon.servers import Fault
+from stabmon.collect.run import make_window
+from support.servers import Fault
 
 from .reliability_helpers import STABMON, clean_env, monitor_args, one_line_error, run_cli
 
@@ -120,10 +120,10 @@ def test_log_lines_of_any_library_are_redacted():
     """The CLI's log handler redacts every record, whoever logs it (here urllib3 and a header dict)."""
     code = (
         "import logging, sys\n"
-        "from stabmon import cli\n"
+        "from stabmon.cli import main as cli\n"
         "cli.setup_logging(True)\n"
         f"logging.getLogger('urllib3.connectionpool').warning('sent %s', {{'Authorization': 'Bearer {TOKEN}'}})\n"
-        f"logging.getLogger('stabmon.prom').debug('headers: Authorization: Basic {BASIC}')\n"
+        f"logging.getLogger('stabmon.collect.prom').debug('headers: Authorization: Basic {BASIC}')\n"
         f"logging.getLogger('x').info('password is {PASSWORD}')\n"
     )
     env = clean_env({"STABMON_PROMETHEUS_TOKEN": TOKEN, "STABMON_PROMETHEUS_PASSWORD": PASSWORD})
@@ -137,7 +137,7 @@ def test_log_lines_of_any_library_are_redacted():
 def test_rendered_notebooks_hold_no_secret(proxy, recent_data, tmp_path):
     """``stabmon report`` on a run made with a token: no report file holds it."""
     try:
-        from stabmon.report import render_reports  # noqa: F401
+        from stabmon.report.render import render_reports  # noqa: F401
     except ImportError as exc:  # another issue builds the reports
         pytest.skip(f"stabmon.report not importable yet: {exc}")
     env = {"STABMON_PROMETHEUS_TOKEN": TOKEN}

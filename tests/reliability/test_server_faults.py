@@ -1,10 +1,10 @@
 """Server faults during a live run, against the real Prometheus (issue 6, item 1).
 
 Each test runs a 6-hour window (12 snapshots, 30 minutes apart) in live mode:
-a :class:`~stabmon.servers.SimulatedClock` makes every snapshot wait for its
+a :class:`~support.servers.SimulatedClock` makes every snapshot wait for its
 time, so each is taken with instant queries as in a real week, but the run
 takes a second. Faults go in at a chosen snapshot through the clock's
-``on_sleep`` hook: either a :class:`~stabmon.servers.FaultProxy` in front of
+``on_sleep`` hook: either a :class:`~support.servers.FaultProxy` in front of
 the shared server answers badly, or the test's own Prometheus is stopped and
 started again.
 
@@ -21,10 +21,10 @@ from typing import Callable
 import pytest
 
 from stabmon import store
-from stabmon.collect import Collector, make_window, monitor
-from stabmon.prom import ConnectionSettings, PrometheusClient
-from stabmon.queries import build_catalogue
-from stabmon.servers import Fault, SimulatedClock
+from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.prom import ConnectionSettings, PrometheusClient
+from stabmon.collect.queries import build_catalogue
+from support.servers import Fault, SimulatedClock
 
 from .reliability_helpers import check_folder, options
 

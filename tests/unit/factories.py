@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 
 
-from stabmon.model import Alert, Snapshot, Window
+from stabmon.core.model import Alert, Snapshot, Window
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

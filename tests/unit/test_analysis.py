@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from factories import START, make_snapshot, week_of
 
-from stabmon.analysis import (
+from stabmon.core.analysis import (
     DayContext,
     aggregate_day,
     aggregate_days,
@@ -20,8 +20,8 @@ from stabmon.analysis import (
     stability_score,
     weekly_summary,
 )
-from stabmon.model import Alert, Baseline, Window
-from stabmon.settings import Settings
+from stabmon.core.model import Alert, Baseline, Window
+from stabmon.core.settings import Settings
 
 DAY = Window(start=START, duration_hours=24, interval_minutes=30)
 WEEK = Window(start=START, duration_hours=168, interval_minutes=30)
@@ -465,7 +465,7 @@ def test_settings_override_thresholds():
 
 
 def test_settings_reject_unknown_key():
-    from stabmon.errors import InputError
+    from stabmon.core.errors import InputError
 
     with pytest.raises(InputError, match="unknown setting 'nope'"):
         Settings.from_mapping({"nope": 1})

@@ -1,4 +1,4 @@
-"""Unit tests of stabmon.anomaly: EWMA math by hand, planted anomalies, healthy weeks."""
+"""Unit tests of stabmon.core.anomaly: EWMA math by hand, planted anomalies, healthy weeks."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from stabmon import schemas
-from stabmon.anomaly import (
+from stabmon.store import schemas
+from stabmon.core.anomaly import (
     AnomalyDetector,
     AnomalySettings,
     daily_anomaly_counts,
     detect_anomalies,
 )
-from stabmon.errors import InputError
-from stabmon.model import METRIC_FIELDS, Snapshot, Window
+from stabmon.core.errors import InputError
+from stabmon.core.model import METRIC_FIELDS, Snapshot, Window
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from stabmon.baseline import load_baseline
-from stabmon.errors import BaselineError
+from stabmon.core.baseline import load_baseline
+from stabmon.core.errors import BaselineError
 
 GOOD = {"timestamp": "2026-01-01T18:00:00Z", "service": "checkout", "availability": 99.97, "error_rate": 0.03,
         "p95_latency_ms": 195.0, "p99_latency_ms": 300.0, "cpu_percent": 40.0, "memory_percent": 25.0,

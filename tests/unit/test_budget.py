@@ -1,4 +1,4 @@
-"""Unit tests of stabmon.budget: burn-down numbers worked out by hand."""
+"""Unit tests of stabmon.core.budget: burn-down numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from stabmon import schemas
-from stabmon.budget import burn_rate_series, burndown_markdown_table, compute_burndown
-from stabmon.errors import InputError
-from stabmon.model import Snapshot, Window
+from stabmon.store import schemas
+from stabmon.core.budget import burn_rate_series, burndown_markdown_table, compute_burndown
+from stabmon.core.errors import InputError
+from stabmon.core.model import Snapshot, Window
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from factories import START, at, make_snapshot
-from stabmon import analysis, charts, rundata
-from stabmon.model import Alert, Baseline, Window
+from stabmon.core import analysis
+from stabmon.report import charts, rundata
+from stabmon.core.model import Alert, Baseline, Window
 
 DAY = Window(start=START, duration_hours=24, interval_minutes=30)
 WEEK = Window(start=START, duration_hours=72, interval_minutes=60)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from stabmon import schemas
-from stabmon.synthetic import generate_week
+from stabmon.store import schemas
+from stabmon.demo.synthetic import generate_week
 
-STABMON = [sys.executable, "-m", "stabmon.cli"]
+STABMON = [sys.executable, "-m", "stabmon.cli.main"]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

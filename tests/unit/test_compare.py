@@ -1,4 +1,4 @@
-"""Unit tests of stabmon.compare: Mann-Whitney on known samples, effect-size guard."""
+"""Unit tests of stabmon.core.compare: Mann-Whitney on known samples, effect-size guard."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from stabmon.compare import CompareSettings, compare_days, compare_samples, hodges_lehmann_shift
-from stabmon.errors import InputError
-from stabmon.model import Snapshot, Window
+from stabmon.core.compare import CompareSettings, compare_days, compare_samples, hodges_lehmann_shift
+from stabmon.core.errors import InputError
+from stabmon.core.model import Snapshot, Window
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

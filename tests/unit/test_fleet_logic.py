@@ -8,11 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from stabmon import fleet, schemas
-from stabmon.errors import InputError
-from stabmon.model import Window
-from stabmon.prom import Series
-from stabmon.queries import _unquote
+from stabmon.collect import fleet
+from stabmon.store import schemas
+from stabmon.core.errors import InputError
+from stabmon.core.model import Window
+from stabmon.collect.prom import Series
+from stabmon.collect.queries import _unquote
 
 WINDOW = Window(start=datetime(2026, 1, 5, tzinfo=timezone.utc), duration_hours=2, interval_minutes=30)
 
@@ -175,7 +176,7 @@ def test_fleet_notebook_runs_on_a_fleet_folder_and_is_stored_thin(tmp_path):
     import nbformat
     import papermill as pm
 
-    from stabmon import paths
+    from stabmon.core import paths
 
     template = paths.NOTEBOOKS_DIR / "fleet_overview.ipynb"
     stored = nbformat.read(template, as_version=4)

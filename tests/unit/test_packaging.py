@@ -41,7 +41,7 @@ def test_project_layout_exists():
 
 
 def test_schemas_ship_in_the_package():
-    from stabmon import schemas
+    from stabmon.store import schemas
 
     for name in schemas.SCHEMA_FILES:
         assert schemas.load(name)["$schema"].startswith("https://json-schema.org/")

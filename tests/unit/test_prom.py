@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from stabmon.errors import AuthenticationError, InputError, QueryError
-from stabmon.prom import (
+from stabmon.core.errors import AuthenticationError, InputError, QueryError
+from stabmon.collect.prom import (
     ConnectionSettings,
     PrometheusClient,
     UnreachableError,
@@ -172,7 +172,7 @@ def test_authentication_failure(scripted, status):
 
 
 def test_unreachable_names_url_and_reason():
-    from stabmon.servers import free_port
+    from support.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     client = client_for(url, retries=2)
@@ -187,7 +187,7 @@ def test_warnings_are_logged_once(scripted, caplog):
     body["warnings"] = ["PromQL info: metric might not be a counter"]
     scripted.answer(200, body, times=2)
     client = client_for(scripted.url)
-    with caplog.at_level(logging.WARNING, logger="stabmon.prom"):
+    with caplog.at_level(logging.WARNING, logger="stabmon.collect.prom"):
         client.instant("x", T0)
         client.instant("x", T0)
     assert sum("might not be a counter" in r.getMessage() for r in caplog.records) == 1

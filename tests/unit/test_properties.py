@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from factories import START, make_snapshot
 
-from stabmon import schemas
-from stabmon.analysis import aggregate_days, stability_score, weekly_summary
-from stabmon.model import Alert, Window
+from stabmon.store import schemas
+from stabmon.core.analysis import aggregate_days, stability_score, weekly_summary
+from stabmon.core.model import Alert, Window
 
 WINDOW = Window(start=START, duration_hours=48, interval_minutes=120)  # 24 snapshots, 2 days
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stabmon.errors import InputError
-from stabmon.queries import (
+from stabmon.core.errors import InputError
+from stabmon.collect.queries import (
     DEFAULT_QUERIES,
     build_catalogue,
     build_selector,

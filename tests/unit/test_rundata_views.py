@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from factories import START, make_snapshot
-from stabmon import retrospective, rundata, store, views
-from stabmon.errors import InputError, StoreError
-from stabmon.model import Alert, Window
-from stabmon.pipeline import rebuild_summaries
+from stabmon.report import retrospective, rundata, views
+from stabmon import store
+from stabmon.core.errors import InputError, StoreError
+from stabmon.core.model import Alert, Window
+from stabmon.store.rebuild import rebuild_summaries
 
 WINDOW = Window(start=START, duration_hours=48, interval_minutes=60)
 SCRIPT = "<script>alert(1)</script>"

@@ -9,9 +9,10 @@ import sys
 import pytest
 from factories import START, make_snapshot
 
-from stabmon import schemas, store
-from stabmon.errors import StoreError
-from stabmon.model import Alert, Window
+from stabmon.store import schemas
+from stabmon import store
+from stabmon.core.errors import StoreError
+from stabmon.core.model import Alert, Window
 
 WINDOW = Window(start=START, duration_hours=48, interval_minutes=30)
 
@@ -65,7 +66,7 @@ import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
 from stabmon import store
-from stabmon.errors import StoreError
+from stabmon.core.errors import StoreError
 try:
     store.write_json_atomic({str(target)!r}, {{"new": "x" * 100000}})
 except StoreError as exc:

@@ -19,8 +19,8 @@ from statistics import fmean
 
 import pytest
 
-from stabmon.model import METRIC_FIELDS, Snapshot, Window
-from stabmon.synthetic import (
+from stabmon.core.model import METRIC_FIELDS, Snapshot, Window
+from stabmon.demo.synthetic import (
     DEFAULT_START,
     SCENARIOS,
     SyntheticWeek,

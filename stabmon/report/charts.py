@@ -30,8 +30,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator
 
-from .model import METRIC_FIELDS
-from .rundata import METRIC_LABELS, METRIC_UNITS, interval_spans
+from stabmon.core.model import METRIC_FIELDS
+from stabmon.report.rundata import METRIC_LABELS, METRIC_UNITS, interval_spans
 
 #: Line colours of the signals (colour-blind safe Okabe-Ito palette).
 SIGNAL_COLORS: dict[str, str] = {
@@ -203,7 +203,7 @@ def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[s
 def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) -> None:
     """Draw day boundaries and shade degraded days on a multi-day timeline.
 
-    ``daily`` is :attr:`stabmon.rundata.RunData.daily` (index ``day_number``,
+    ``daily`` is :attr:`stabmon.report.rundata.RunData.daily` (index ``day_number``,
     ``start_time`` and ``degraded`` columns).
     """
     if daily is None or daily.empty:
@@ -256,7 +256,7 @@ def plot_availability(
     ----------
     snapshots
         Snapshot rows (UTC index) with an ``availability`` column, e.g.
-        :func:`stabmon.rundata.day_snapshots`.
+        :func:`stabmon.report.rundata.day_snapshots`.
     ax
         Axes to draw on; a new figure when ``None``.
     slo_percent
@@ -438,7 +438,7 @@ def plot_alert_episodes(
     Parameters
     ----------
     episodes
-        :attr:`stabmon.rundata.RunData.episodes` rows (``span_start``,
+        :attr:`stabmon.report.rundata.RunData.episodes` rows (``span_start``,
         ``span_end``, ``alertname``, ``label_text``, ``severity``).
     start, end
         The time range to show (a day), UTC. When omitted, the days of

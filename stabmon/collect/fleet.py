@@ -45,11 +45,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import store
-from .errors import BaselineError, InputError, PrometheusError, QueryError, StoreError
-from .model import Alert, Baseline, Snapshot, Window, format_time, parse_time
-from .prom import ConnectionSettings, PrometheusClient, Series, UnreachableError, public_url
-from .queries import DEFAULT_QUERIES, SNAPSHOT_QUERIES, Matcher, QueryCatalogue, parse_selector, render
+from stabmon import store
+from stabmon.core.errors import BaselineError, InputError, PrometheusError, QueryError, StoreError
+from stabmon.core.model import Alert, Baseline, Snapshot, Window, format_time, parse_time
+from stabmon.collect.prom import ConnectionSettings, PrometheusClient, Series, UnreachableError, public_url
+from stabmon.collect.queries import DEFAULT_QUERIES, SNAPSHOT_QUERIES, Matcher, QueryCatalogue, parse_selector, render
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ class FleetCollector:
                             "metric are not logged)", name, service, format_time(ts))
         baseline = self.baselines.get(service)
         if baseline is not None:
-            from .analysis import compute_drift
+            from stabmon.core.analysis import compute_drift
 
             drift, warnings = compute_drift(snapshot.values, baseline)
             snapshot.drift_percent = drift
@@ -565,7 +565,7 @@ def load_fleet_baselines(path: str | Path | None, services: Sequence[str]) -> tu
     BaselineError
         A file that exists but is not a valid baseline.
     """
-    from .baseline import load_baseline
+    from stabmon.core.baseline import load_baseline
 
     if path is None:
         return dict.fromkeys(services), []
@@ -624,8 +624,8 @@ def do_service_work(work: ServiceWork) -> dict[str, Any] | None:
 
 
 def _do_service_work(work: ServiceWork) -> dict[str, Any] | None:
-    from .collect import existing_snapshot_indexes, write_day_latency
-    from .pipeline import rebuild_summaries
+    from stabmon.collect.run import existing_snapshot_indexes, write_day_latency
+    from stabmon.store.rebuild import rebuild_summaries
 
     # Snapshots travel to the worker as objects: turning them into JSON here
     # spreads that work over the worker processes instead of the main one.
@@ -883,7 +883,7 @@ class FleetRun:
 
     def __init__(self, options: FleetOptions, services: Sequence[str], baselines: Mapping[str, Baseline | None], *,
                  clock: Any = None, client: PrometheusClient | None = None) -> None:
-        from .collect import SystemClock, default_settle
+        from stabmon.collect.run import SystemClock, default_settle
 
         self.options = options
         self.window = options.window
@@ -913,7 +913,7 @@ class FleetRun:
     def _step(self, due: list[int], on_disk: dict[str, set[int]], ended: list[int], *, initial: bool,
               final: bool) -> None:
         """Collect ``due`` snapshots and close ``ended`` days, batch by batch of services."""
-        from .collect import RANGE_HORIZON_SECONDS
+        from stabmon.collect.run import RANGE_HORIZON_SECONDS
 
         horizon = self.clock.now() - timedelta(seconds=RANGE_HORIZON_SECONDS)
         old = [k for k in due if self.window.time_of(k) <= horizon]
@@ -1009,7 +1009,7 @@ class FleetRun:
         KeyboardInterrupt
             After the partial days have been written (the caller exits 130).
         """
-        from .collect import existing_snapshot_indexes
+        from stabmon.collect.run import existing_snapshot_indexes
 
         window = self.window
         count = window.snapshot_count
@@ -1056,7 +1056,7 @@ def fleet_monitor(options: FleetOptions, *, clock: Any = None, client: Prometheu
     StabmonError
         Expected failures (the command line prints one line and exits 1).
     """
-    from .collect import MonitorOptions, run_info, run_lock, sigterm_as_interrupt
+    from stabmon.collect.run import MonitorOptions, run_info, run_lock, sigterm_as_interrupt
 
     own_client = client is None
     client = client or PrometheusClient(options.connection, timeout=options.timeout, retries=options.retries,
@@ -1232,7 +1232,7 @@ def merge_fleet(folder: str | Path, *, baseline_path: str | Path | None = None, 
 def _rebuild_entries(works: list[ServiceWork], jobs: int, recompute: bool) -> list[dict[str, Any]]:
     if recompute:
         # Drift from the given baselines: recomputed per service, in process.
-        from .pipeline import rebuild_summaries
+        from stabmon.store.rebuild import rebuild_summaries
 
         entries = []
         for w in works:
@@ -1247,7 +1247,7 @@ def _rebuild_entries(works: list[ServiceWork], jobs: int, recompute: bool) -> li
     for w in works:
         info = store.read_run_info(w.folder) if (w.folder / store.RUN_FILE).exists() else None
         if info is not None:
-            from .baseline import baseline_from_run_info
+            from stabmon.core.baseline import baseline_from_run_info
 
             w.window = store.window_from_run_info(info)
             w.baseline = baseline_from_run_info(info)
@@ -1322,7 +1322,7 @@ def resolve_fleet_options(args: argparse.Namespace, now: datetime) -> FleetOptio
     InputError
         Conflicting or bad flags.
     """
-    from .collect import DEFAULT_OUTPUT, resolve_window
+    from stabmon.collect.run import DEFAULT_OUTPUT, resolve_window
 
     if getattr(args, "service", None) is not None:
         raise InputError("--service cannot be combined with --services/--all-services")
@@ -1376,8 +1376,8 @@ def build_demo_fleet(out_dir: str | Path, services: int = 6, *, seed: int = 42,
     dict
         The fleet summary.
     """
-    from .analysis import apply_drift
-    from .synthetic import generate_week
+    from stabmon.core.analysis import apply_drift
+    from stabmon.demo.synthetic import generate_week
 
     out_dir = Path(out_dir)
     names = [f"svc-{i:02d}" for i in range(1, services + 1)]
@@ -1437,14 +1437,15 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
     -------
     dict
         ``fleet`` (files of the fleet notebook) and ``services`` (service ->
-        :class:`stabmon.report.ReportResult`).
+        :class:`stabmon.report.render.ReportResult`).
 
     Raises
     ------
     ReportError
         When a notebook fails (named with its cell).
     """
-    from . import paths, report
+    from stabmon.core import paths
+    from stabmon.report import render as report
 
     folder = Path(folder).expanduser().resolve()
     summary_path = folder / FLEET_SUMMARY_JSON

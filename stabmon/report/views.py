@@ -1,6 +1,6 @@
 """What the notebooks show besides charts: verdicts, tables and lists, escaped for HTML and Markdown.
 
-Each public function takes a :class:`~stabmon.rundata.RunData` and returns a
+Each public function takes a :class:`~stabmon.report.rundata.RunData` and returns a
 :class:`Block`, an object that Jupyter displays as HTML (in the notebook and
 the HTML report) or as Markdown (in the retrospective's ``.md`` export).
 Text that comes from Prometheus (alert names, label values) or from files is
@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import markdown as weekly_md
-from . import retrospective
-from .analysis import GRADE_WORDS
-from .rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
+from stabmon.core import markdown as weekly_md
+from stabmon.report import retrospective
+from stabmon.core.analysis import GRADE_WORDS
+from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
 
 # Parentheses, "!" and "#" only matter next to characters escaped here or at
 # the start of a line, so escaping these is enough and keeps the .md readable.
@@ -510,15 +510,15 @@ def slo_picture(run: RunData) -> Block:
 
 
 def went_well(run: RunData) -> Block:
-    """What went well (see :func:`stabmon.retrospective.went_well`)."""
+    """What went well (see :func:`stabmon.report.retrospective.went_well`)."""
     return bullets(retrospective.went_well(run))
 
 
 def did_not_go_well(run: RunData) -> Block:
-    """What did not go well (see :func:`stabmon.retrospective.did_not_go_well`)."""
+    """What did not go well (see :func:`stabmon.report.retrospective.did_not_go_well`)."""
     return bullets(retrospective.did_not_go_well(run))
 
 
 def retrospective_action_items(run: RunData) -> Block:
-    """The retrospective's checklist (see :func:`stabmon.retrospective.action_items`)."""
+    """The retrospective's checklist (see :func:`stabmon.report.retrospective.action_items`)."""
     return bullets(retrospective.action_items(run), checklist=True)

@@ -33,9 +33,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from . import store
-from .errors import InputError, PrometheusError, QueryError, StoreError
-from .model import (
+from stabmon import store
+from stabmon.core.errors import InputError, PrometheusError, QueryError, StoreError
+from stabmon.core.model import (
     DRIFT_METRICS,
     Alert,
     Baseline,
@@ -45,14 +45,14 @@ from .model import (
     parse_time,
     utc,
 )
-from .prom import (
+from stabmon.collect.prom import (
     ConnectionSettings,
     PrometheusClient,
     Series,
     UnreachableError,
     public_url,
 )
-from .queries import QueryCatalogue, build_catalogue
+from stabmon.collect.queries import QueryCatalogue, build_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _seconds(delta: timedelta) -> float:
 
 @dataclass
 class Collector:
-    """Turns query answers into :class:`~stabmon.model.Snapshot` objects for one window.
+    """Turns query answers into :class:`~stabmon.core.model.Snapshot` objects for one window.
 
     Parameters
     ----------
@@ -167,7 +167,7 @@ class Collector:
             if name not in reasons and name != "alerts":
                 self._warn_missing(name, ts, self.catalogue.expression(name))
         if self.baseline is not None:
-            from .analysis import compute_drift
+            from stabmon.core.analysis import compute_drift
 
             drift, warnings = compute_drift(snapshot.values, self.baseline)
             snapshot.drift_percent = drift
@@ -402,7 +402,7 @@ def existing_snapshot_indexes(out_dir: Path, window: Window) -> set[int]:
 
 def write_day_latency(out_dir: Path, figures: dict[int, dict[str, float | None]]) -> None:
     """Merge day figures into ``DIR/day_latency.json`` (``{"<day>": {"p95_latency_ms": .., ...}}``)."""
-    from .pipeline import DAY_LATENCY_FILE
+    from stabmon.store.rebuild import DAY_LATENCY_FILE
 
     path = Path(out_dir) / DAY_LATENCY_FILE
     current: dict[str, Any] = {}
@@ -533,7 +533,7 @@ class MonitorRun:
         event is one ``O_APPEND`` write; a torn last line from a killed run is
         skipped by readers, and every summary rebuild rewrites the file whole.
         """
-        from .anomaly import AnomalyDetector
+        from stabmon.core.anomaly import AnomalyDetector
 
         if self._detector is None:
             self._detector = AnomalyDetector(self.window)
@@ -611,7 +611,7 @@ class MonitorRun:
             bar.close()
 
     def _close_days(self, days: list[int], *, initial: bool, final: bool) -> None:
-        from .pipeline import rebuild_summaries
+        from stabmon.store.rebuild import rebuild_summaries
 
         if days:
             figures = self.collector.day_latency(days, strict=initial)
@@ -633,7 +633,7 @@ class MonitorRun:
 
     def write_partial(self) -> None:
         """Aggregate what is on disk (partial days included) and write every summary."""
-        from .pipeline import rebuild_summaries
+        from stabmon.store.rebuild import rebuild_summaries
 
         if not existing_snapshot_indexes(self.out_dir, self.window):
             return
@@ -733,7 +733,7 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-mode", action="store_true",
                         help="with --duration <= 2, take a snapshot every 10 minutes")
     parser.add_argument("--report", action="store_true", help="render the notebooks when the run ends")
-    from .fleet import add_fleet_arguments  # fleet runs (issue 7): --services, --all-services, --shard
+    from stabmon.collect.fleet import add_fleet_arguments  # fleet runs (issue 7): --services, --all-services, --shard
 
     add_fleet_arguments(parser)
 
@@ -825,7 +825,7 @@ def make_window(start: datetime, duration_hours: float, interval_minutes: float)
 
 
 def _resolve_monitor(args: argparse.Namespace, now: datetime) -> MonitorOptions:
-    from .baseline import load_baseline
+    from stabmon.core.baseline import load_baseline
 
     out_dir = Path(args.output or DEFAULT_OUTPUT)
     info = store.read_run_info(out_dir) if (out_dir / store.RUN_FILE).exists() else None
@@ -898,14 +898,14 @@ def monitor(options: MonitorOptions, *, clock: Clock | None = None,
 
 
 def _render_reports(out_dir: Path) -> None:
-    from .report import render_reports
+    from stabmon.report.render import render_reports
 
     render_reports(out_dir)
 
 
 def run_monitor_command(args: argparse.Namespace) -> int:
     """``stabmon monitor``: collect and analyse a window; return the exit code (0 or 130)."""
-    from .fleet import is_fleet_request, run_fleet_command
+    from stabmon.collect.fleet import is_fleet_request, run_fleet_command
 
     if is_fleet_request(args):
         return run_fleet_command(args)

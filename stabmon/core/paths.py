@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The package folder (``stabmon/``).
-PACKAGE_DIR: Path = Path(__file__).resolve().parent
+PACKAGE_DIR: Path = Path(__file__).resolve().parent.parent
 
 #: The project checkout (the folder holding ``pyproject.toml``).
 PROJ_ROOT: Path = PACKAGE_DIR.parent

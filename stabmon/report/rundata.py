@@ -29,11 +29,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import analysis, paths, store
-from .baseline import baseline_from_run_info
-from .errors import InputError, StoreError
-from .model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
-from .settings import Settings
+from stabmon.core import analysis, paths
+from stabmon import store
+from stabmon.core.baseline import baseline_from_run_info
+from stabmon.core.errors import InputError, StoreError
+from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
+from stabmon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +215,13 @@ def ensure_demo_run(path: str | Path = paths.DEFAULT_DEMO_DIR, *, scenario: str 
     """
     path = Path(path).resolve()
     if not store.iter_snapshot_files(path):
-        from .demo import run_demo_week  # the synthetic generator is only needed here
+        from stabmon.demo.week import run_demo_week  # the synthetic generator is only needed here
 
         log.info("writing the demo week into %s", path)
         # fsync is pointless for a regenerable demo and costs seconds on slow disks.
         run_demo_week(path, scenario=scenario, seed=seed, fsync=False)
     elif not (path / store.WEEKLY_JSON).exists():
-        from .pipeline import rebuild_summaries
+        from stabmon.store.rebuild import rebuild_summaries
 
         rebuild_summaries(path)
     return path
@@ -274,7 +275,7 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
             interval_minutes=float(weekly["interval_minutes"]),
         )
     else:
-        from .pipeline import infer_window
+        from stabmon.store.rebuild import infer_window
 
         window = infer_window(snapshots_read)
         notes.append("no run.json: window inferred from the snapshot times")
@@ -291,7 +292,7 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     if weekly is None or changed:
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
-        from .pipeline import read_day_latency
+        from stabmon.store.rebuild import read_day_latency
 
         daily_docs = analysis.aggregate_days(snapshots, window, settings, day_latency=read_day_latency(folder))
         weekly = analysis.weekly_summary(daily_docs, window, baseline, settings, service=service)
@@ -426,7 +427,7 @@ def snapshots_frame(snapshots: Sequence[Snapshot], window: Window) -> pd.DataFra
     """One row per snapshot time of the window.
 
     Columns: ``day_number``, ``present`` (a snapshot exists), every metric of
-    :data:`~stabmon.model.METRIC_FIELDS` (``NaN`` when missing),
+    :data:`~stabmon.core.model.METRIC_FIELDS` (``NaN`` when missing),
     ``drift_<metric>`` for the drift metrics, ``drift_mean`` (mean over the
     metrics, as the daily ``avg_drift_percent`` uses), ``critical_alerts``,
     ``warning_alerts``, ``info_alerts`` (firing counts, ``NaN`` when the alerts

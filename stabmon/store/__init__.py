@@ -24,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import schemas
-from .errors import StoreError
-from .model import Snapshot, Window, format_time, parse_time, utc
+from stabmon.store import schemas
+from stabmon.core.errors import StoreError
+from stabmon.core.model import Snapshot, Window, format_time, parse_time, utc
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The retrospective's content: what happened, what went well, what did not, what to do.
 
-Pure functions of a loaded :class:`~stabmon.rundata.RunData`: they return
+Pure functions of a loaded :class:`~stabmon.report.rundata.RunData`: they return
 plain lists and DataFrames of sentences built from the run's figures, so
 the retrospective notebook only shows them (and they have unit tests). The
 seed's Phase 6 asked for a compact, actionable retrospective (option A); each
@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .rundata import RunData, baseline_comparison, interval_spans
+from stabmon.report.rundata import RunData, baseline_comparison, interval_spans
 
 #: Anomaly severities listed in "what happened" (low ones are noise there;
 #: the anomalies table of the notebook still lists them all).

@@ -18,7 +18,7 @@
   ``Authorization`` header that never reaches a log line (:func:`redact`);
 - a count of the HTTP requests made (benchmarks print it).
 
-Every failure is raised as a :class:`~stabmon.errors.PrometheusError`
+Every failure is raised as a :class:`~stabmon.core.errors.PrometheusError`
 subclass whose message fits on one line.
 """
 
@@ -41,7 +41,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from .errors import AuthenticationError, InputError, PrometheusError, QueryError
+from stabmon.core.errors import AuthenticationError, InputError, PrometheusError, QueryError
 
 log = logging.getLogger(__name__)
 
@@ -566,7 +566,7 @@ def _unix(ts: datetime) -> str:
 
 def _step(seconds: float) -> str:
     # A duration string is read the same by Prometheus and VictoriaMetrics.
-    from .queries import promql_duration
+    from stabmon.collect.queries import promql_duration
 
     return promql_duration(seconds)
 

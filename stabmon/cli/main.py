@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .errors import InputError, StabmonError
+from stabmon import __version__
+from stabmon.core.errors import InputError, StabmonError
 
 log = logging.getLogger("stabmon")
 
@@ -97,7 +97,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_settings_file(path: str | None):
     """Read a YAML file of threshold overrides into :class:`Settings`."""
-    from .settings import Settings
+    from stabmon.core.settings import Settings
 
     if not path:
         return Settings()
@@ -120,13 +120,13 @@ def load_settings_file(path: str | None):
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from .baseline import load_baseline
-    from .pipeline import rebuild_summaries
+    from stabmon.core.baseline import load_baseline
+    from stabmon.store.rebuild import rebuild_summaries
 
     folder = Path(args.input)
     if not folder.is_dir():
         raise InputError(f"--input {folder}: no such folder")
-    from .fleet import is_fleet_folder, run_fleet_analyze  # fleet folders and shard folders (issue 7)
+    from stabmon.collect.fleet import is_fleet_folder, run_fleet_analyze  # fleet folders and shard folders (issue 7)
 
     if is_fleet_folder(folder):
         return run_fleet_analyze(folder, baseline_path=args.baseline, settings=load_settings_file(args.settings))
@@ -157,8 +157,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo_week
-    from .synthetic import SCENARIOS
+    from stabmon.demo.week import run_demo_week
+    from stabmon.demo.synthetic import SCENARIOS
 
     if args.scenario not in SCENARIOS:
         raise InputError(f"--scenario {args.scenario!r}: choose one of {', '.join(sorted(SCENARIOS))}")
@@ -170,7 +170,7 @@ def run_demo(args: argparse.Namespace) -> int:
           f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
     print(f"weekly report: {out / 'weekly_summary.md'}")
     if not args.no_report:
-        from .report import render_reports
+        from stabmon.report.render import render_reports
 
         rendered = render_reports(out, jobs=args.jobs)
         print(f"rendered reports: {rendered.index}")
@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
 
-    from . import collect, report
+    from stabmon.collect import run as collect
+    from stabmon.report import render as report
 
     commands = [
         ("monitor", "collect a week (live or past) from Prometheus and analyse it",

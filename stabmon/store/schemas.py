@@ -15,7 +15,7 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import jsonschema  # noqa: E402
 
-from .errors import StabmonError
+from stabmon.core.errors import StabmonError
 
 #: Schema names and their files in ``stabmon/schemas/``.
 SCHEMA_FILES = {
@@ -37,7 +37,7 @@ class SchemaError(StabmonError):
 @lru_cache(maxsize=None)
 def load(name: str) -> dict[str, Any]:
     """Return the packaged schema ``name`` (see :data:`SCHEMA_FILES`)."""
-    text = resources.files("stabmon").joinpath("schemas", SCHEMA_FILES[name]).read_text("utf-8")
+    text = resources.files("stabmon.store").joinpath("schemas", SCHEMA_FILES[name]).read_text("utf-8")
     return json.loads(text)
 
 

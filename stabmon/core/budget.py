@@ -58,8 +58,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from .errors import InputError
-from .model import Snapshot, Window, format_time
+from stabmon.core.errors import InputError
+from stabmon.core.model import Snapshot, Window, format_time
 
 #: Trailing windows of the multi-window burn rates, in hours.
 BURN_RATE_WINDOWS_HOURS: tuple[float, ...] = (1.0, 6.0)

@@ -27,7 +27,7 @@ from datetime import datetime
 from statistics import fmean
 from typing import Any, Iterable, Sequence
 
-from .model import (
+from stabmon.core.model import (
     DRIFT_METRICS,
     SEVERITIES,
     Alert,
@@ -36,7 +36,7 @@ from .model import (
     Window,
     format_time,
 )
-from .settings import DEFAULT_SETTINGS, Settings
+from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
 SCHEMA_VERSION = "1.1"
 
@@ -556,7 +556,7 @@ def weekly_summary(
     anomalies, burndown, comparison
         Optional evidence: anomaly events (``anomalies.jsonl`` dicts), the
         error-budget burn-down (``slo_burndown.json``) and the baseline
-        comparison rows (:func:`stabmon.compare.compare_days`). When given they
+        comparison rows (:func:`stabmon.core.compare.compare_days`). When given they
         are summarized in the weekly document and cited by the recommendations.
     """
     daily = sorted(daily, key=lambda d: d["day_number"])

@@ -6,12 +6,12 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
-from . import store
-from .analysis import apply_drift
-from .model import format_time
-from .pipeline import RebuildResult, rebuild_summaries
-from .settings import Settings
-from .synthetic import generate_week
+from stabmon import store
+from stabmon.core.analysis import apply_drift
+from stabmon.core.model import format_time
+from stabmon.store.rebuild import RebuildResult, rebuild_summaries
+from stabmon.core.settings import Settings
+from stabmon.demo.synthetic import generate_week
 
 BASELINE_FILE = "baseline.json"
 

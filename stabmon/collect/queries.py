@@ -28,8 +28,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import InputError
-from .model import METRIC_FIELDS
+from stabmon.core.errors import InputError
+from stabmon.core.model import METRIC_FIELDS
 
 _FIVE_XX = 'code=~"5.."'
 _TOTAL = "http_requests_total"

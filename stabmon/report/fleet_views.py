@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import paths, store
-from .fleet import FLEET_SUMMARY_JSON, build_demo_fleet, merge_fleet
+from stabmon.core import paths
+from stabmon import store
+from stabmon.collect.fleet import FLEET_SUMMARY_JSON, build_demo_fleet, merge_fleet
 
 #: Where the embedded demo fleet is written when the notebook runs without parameters.
 DEMO_FLEET_DIR: Path = paths.OUTPUTS_DIR / "demo_fleet"

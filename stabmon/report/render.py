@@ -39,10 +39,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import paths, store
-from .cli import positive_int
-from .errors import InputError, ReportError, StabmonError
-from .settings import Settings
+from stabmon.core import paths
+from stabmon import store
+from stabmon.cli.main import positive_int
+from stabmon.core.errors import InputError, ReportError, StabmonError
+from stabmon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def run_thresholds(run_dir: Path) -> dict[str, float]:
             settings = Settings.from_mapping({k: v for k, v in stored.items() if k in known})
         except InputError as exc:
             log.warning("%s: %s; using the default thresholds", weekly_path, exc)
-    from .rundata import NOTEBOOK_THRESHOLDS  # pandas: only when rendering, not for `stabmon --help`
+    from stabmon.report.rundata import NOTEBOOK_THRESHOLDS  # pandas: only when rendering, not for `stabmon --help`
 
     values = settings.to_dict()
     return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
@@ -482,7 +483,7 @@ def run_report_command(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise InputError(f"--input {folder}: no such folder")
     # --- fleet folders (issue 7): the fleet notebook, then the flagged services' notebooks ---
-    from .fleet import is_fleet_folder, run_fleet_report_command
+    from stabmon.collect.fleet import is_fleet_folder, run_fleet_report_command
 
     if is_fleet_folder(folder):
         return run_fleet_report_command(args)

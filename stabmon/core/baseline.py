@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import BaselineError
-from .model import DRIFT_METRICS, Baseline, parse_time
+from stabmon.core.errors import BaselineError
+from stabmon.core.model import DRIFT_METRICS, Baseline, parse_time
 
 log = logging.getLogger(__name__)
 

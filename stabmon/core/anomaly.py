@@ -65,8 +65,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import InputError
-from .model import METRIC_FIELDS, Snapshot, Window, format_time
+from stabmon.core.errors import InputError
+from stabmon.core.model import METRIC_FIELDS, Snapshot, Window, format_time
 
 ANOMALY_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
 ANOMALY_TYPES: tuple[str, ...] = ("spike", "drop", "level_shift")

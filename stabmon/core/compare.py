@@ -41,8 +41,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .model import DRIFT_METRICS, METRIC_FIELDS, Snapshot, Window
+from stabmon.core.errors import InputError
+from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, Snapshot, Window
 
 VERDICTS: tuple[str, ...] = ("pass", "high", "low", "nodata")
 

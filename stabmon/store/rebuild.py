@@ -14,11 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import analysis, anomaly, budget, compare, markdown, store
-from .baseline import baseline_from_run_info
-from .errors import StoreError
-from .model import Baseline, Snapshot, Window
-from .settings import Settings
+from stabmon.core import analysis, anomaly, budget, compare, markdown
+from stabmon import store
+from stabmon.core.baseline import baseline_from_run_info
+from stabmon.core.errors import StoreError
+from stabmon.core.model import Baseline, Snapshot, Window
+from stabmon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from scipy.special import ndtr
 
-from .model import METRIC_FIELDS, Alert, Baseline, Snapshot, Window, format_time, utc
+from stabmon.core.model import METRIC_FIELDS, Alert, Baseline, Snapshot, Window, format_time, utc
 
 __all__ = [
     "SCENARIOS",

@@ -1,0 +1,1 @@
+"""Test tools: real servers, exporters, fakes. Importable by benchmarks."""
