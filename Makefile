@@ -30,6 +30,7 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 test: $(VENV)/.installed-dev system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest --nbmake tests notebooks
 
 lab: $(VENV)/.installed

@@ -24,7 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test servers live in tests/support
 from support import servers  # noqa: E402
-from stabmon.collect.run import Collector, MonitorOptions, make_window, monitor
+from stabmon.collect.collector import Collector
+from stabmon.collect.run import RunOptions, monitor
+from stabmon.collect.window import make_window
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
 from stabmon.demo.synthetic import generate_week
@@ -64,7 +66,7 @@ def main() -> int:
             PrometheusClient(ConnectionSettings.from_env(prom.url, env={})).range(
                 catalogue.expression("requests"), window.start, window.time_of(window.snapshot_count - 1), 1800)
 
-            options = MonitorOptions(out_dir=tmp_path / "run", window=window, catalogue=catalogue,
+            options = RunOptions(out_dir=tmp_path / "run", window=window, catalogue=catalogue,
                                      connection=ConnectionSettings.from_env(proxy.url, env={}),
                                      baseline=week.baseline, service="checkout", progress=False)
             started = time.perf_counter()
@@ -75,9 +77,9 @@ def main() -> int:
             # Collection alone (no files), comparable with the seed's queries-only figure.
             client = PrometheusClient(ConnectionSettings.from_env(proxy.url, env={}))
             started = time.perf_counter()
-            collector = Collector(client, catalogue, window, week.baseline)
-            collector.range_snapshots(list(range(window.snapshot_count)))
-            collector.day_latency(list(range(1, 8)))
+            collector = Collector(client, catalogue, window, {week.service: week.baseline})
+            collector.range_snapshots(list(range(window.snapshot_count)), [week.service])
+            collector.day_latency(list(range(1, 8)), [week.service])
             collect_s = time.perf_counter() - started
             collect_requests = client.request_count
 

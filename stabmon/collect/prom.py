@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from stabmon.collect.redact import ENV_PASSWORD, ENV_TOKEN, ENV_USER, redact
 from stabmon.core.errors import AuthenticationError, InputError, PrometheusError, QueryError
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,6 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_SERIES = 11_000
 
 ENV_URL = "STABMON_PROMETHEUS_URL"
-ENV_TOKEN = "STABMON_PROMETHEUS_TOKEN"
-ENV_USER = "STABMON_PROMETHEUS_USER"
-ENV_PASSWORD = "STABMON_PROMETHEUS_PASSWORD"
 ENV_CA_BUNDLE = "STABMON_CA_BUNDLE"
 ENV_INSECURE = "STABMON_INSECURE_SKIP_VERIFY"
 DEFAULT_URL = "http://localhost:9090"
@@ -62,64 +59,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 class UnreachableError(PrometheusError):
     """The server could not be reached, or kept failing after every retry."""
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|basic)\s+)?[^'\",}\s]+"),
-    re.compile(r"(?i)(://)[^/@\s:]+:[^/@\s]+@"),
-]
-
-
-def redact(text: str, secrets: tuple[str, ...] | None = None) -> str:
-    """Remove credentials from ``text``: Authorization headers, URL userinfo and known secrets.
-
-    Parameters
-    ----------
-    text
-        Any text about to be logged or shown.
-    secrets
-        Literal secrets to blank out; defaults to the credential variables of
-        the current environment.
-    """
-    if not text:
-        return text
-    out = _SECRET_PATTERNS[0].sub(lambda m: m.group(1) + "<redacted>", str(text))
-    out = _SECRET_PATTERNS[1].sub(r"\1<redacted>@", out)
-    if secrets is None:
-        secrets = tuple(os.environ.get(name, "") for name in (ENV_TOKEN, ENV_PASSWORD))
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            out = out.replace(secret, "<redacted>")
-    return out
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that passes every record's message through :func:`redact`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not stop logging
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def install_log_redaction(logger: logging.Logger | None = None) -> None:
-    """Attach :class:`RedactingFilter` to every handler of ``logger`` (default: root).
-
-    Handler filters see records propagated from every library logger
-    (urllib3, requests), which logger filters do not.
-    """
-    logger = logger or logging.getLogger()
-    for handler in logger.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
 
 
 def public_url(url: str) -> str:

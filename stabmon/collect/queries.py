@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -35,33 +35,52 @@ _FIVE_XX = 'code=~"5.."'
 _TOTAL = "http_requests_total"
 _BUCKET = "http_request_duration_seconds_bucket"
 
-#: The contract's default expressions (section 2), keyed by snapshot field.
-DEFAULT_QUERIES: dict[str, str] = {
-    "availability": (
-        f"100 * (1 - (sum(rate({_TOTAL}{{sel,{_FIVE_XX}}}[w])) or vector(0))"
-        f" / sum(rate({_TOTAL}{{sel}}[w])))"
-    ),
-    "error_rate": (
-        f"100 * (sum(rate({_TOTAL}{{sel,{_FIVE_XX}}}[w])) or vector(0))"
-        f" / sum(rate({_TOTAL}{{sel}}[w]))"
-    ),
-    "requests": f"sum(increase({_TOTAL}{{sel}}[w]))",
-    "errors": f"sum(increase({_TOTAL}{{sel,{_FIVE_XX}}}[w])) or vector(0)",
-    "p95_latency_ms": f"1000 * histogram_quantile(0.95, sum by (le) (rate({_BUCKET}{{sel}}[w])))",
-    "p99_latency_ms": f"1000 * histogram_quantile(0.99, sum by (le) (rate({_BUCKET}{{sel}}[w])))",
-    "cpu_percent": (
-        "100 * sum(rate(container_cpu_usage_seconds_total{sel}[w]))"
-        " / sum(container_spec_cpu_quota{sel} / container_spec_cpu_period{sel})"
-    ),
-    "memory_percent": (
-        "100 * sum(container_memory_working_set_bytes{sel}) / sum(container_spec_memory_limit_bytes{sel})"
-    ),
-    "alerts": 'max_over_time(ALERTS{alertstate="firing",sel}[w])',
-    # Day figures from merged histograms (issue 3 item 5): the quantile of the
-    # day's pooled buckets, not a mean of per-snapshot quantiles.
-    "day_p95_latency_ms": f"1000 * histogram_quantile(0.95, sum by (le) (increase({_BUCKET}{{sel}}[d])))",
-    "day_p99_latency_ms": f"1000 * histogram_quantile(0.99, sum by (le) (increase({_BUCKET}{{sel}}[d])))",
-}
+
+def default_templates(label: str | None = None) -> dict[str, str]:
+    """The default expressions (docs/contract.md §2), keyed by snapshot field.
+
+    The single place the PromQL is written, for one target and for many. With
+    ``label`` (a fleet: one target per value of that label) every aggregation
+    keeps the label and the zero of the error ratios is the target's own
+    traffic times 0, because ``vector(0)`` carries no label and would be
+    matched to no target. Without it the expressions are the contract's, to
+    the letter.
+    """
+    by = f" by ({label}) " if label else ""
+    by_le = f" by ({label}, le) " if label else " by (le) "
+    errors_rate = f'sum{by}(rate({_TOTAL}{{sel,{_FIVE_XX}}}[w]))'
+    total_rate = f"sum{by}(rate({_TOTAL}{{sel}}[w]))"
+    zero = f"(0 * {total_rate})" if label else "vector(0)"
+    return {
+        "availability": f"100 * (1 - ({errors_rate} or {zero}) / {total_rate})",
+        "error_rate": f"100 * ({errors_rate} or {zero}) / {total_rate}",
+        "requests": f"sum{by}(increase({_TOTAL}{{sel}}[w]))",
+        # Grouped, the count's zero is filled in per target (ZERO_WHEN_ABSENT).
+        "errors": f"sum{by}(increase({_TOTAL}{{sel,{_FIVE_XX}}}[w]))" + ("" if label else f" or {zero}"),
+        "p95_latency_ms": f"1000 * histogram_quantile(0.95, sum{by_le}(rate({_BUCKET}{{sel}}[w])))",
+        "p99_latency_ms": f"1000 * histogram_quantile(0.99, sum{by_le}(rate({_BUCKET}{{sel}}[w])))",
+        "cpu_percent": (
+            f"100 * sum{by}(rate(container_cpu_usage_seconds_total{{sel}}[w]))"
+            f" / sum{by}(container_spec_cpu_quota{{sel}} / container_spec_cpu_period{{sel}})"
+        ),
+        "memory_percent": (
+            f"100 * sum{by}(container_memory_working_set_bytes{{sel}}) / sum{by}(container_spec_memory_limit_bytes{{sel}})"
+        ),
+        "alerts": 'max_over_time(ALERTS{alertstate="firing",sel}[w])',
+        # Day figures from merged histograms: the quantile of the day's pooled
+        # buckets, not a mean of per-snapshot quantiles.
+        "day_p95_latency_ms": f"1000 * histogram_quantile(0.95, sum{by_le}(increase({_BUCKET}{{sel}}[d])))",
+        "day_p99_latency_ms": f"1000 * histogram_quantile(0.99, sum{by_le}(increase({_BUCKET}{{sel}}[d])))",
+    }
+
+
+#: Counts whose single-target expression ends in ``or vector(0)``: grouped,
+#: a target without a series gets that 0 client-side, so a fleet's folder
+#: equals a single run's.
+ZERO_WHEN_ABSENT: tuple[str, ...] = ("errors",)
+
+#: The contract's default expressions for one target, as templates.
+DEFAULT_QUERIES: dict[str, str] = default_templates()
 
 #: Names a ``--queries`` file may override.
 QUERY_NAMES: tuple[str, ...] = tuple(DEFAULT_QUERIES)
@@ -71,6 +90,8 @@ SNAPSHOT_QUERIES: tuple[str, ...] = METRIC_FIELDS + ("alerts",)
 DAY_QUERIES: tuple[str, ...] = ("day_p95_latency_ms", "day_p99_latency_ms")
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# RE2 (Prometheus, VictoriaMetrics) metacharacters; everything else is literal.
+_RE2_META = frozenset("\\.+*?()|[]{}^$")
 _OPERATORS = ("=~", "!~", "!=", "=")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
@@ -82,6 +103,7 @@ _TEMPLATE_TOKEN = re.compile(
     r"""|(?P<sel_only>\{\s*sel\s*\})"""
     r"""|(?P<sel_first>\{\s*sel\s*,)"""
     r"""|(?P<sel_after>,\s*sel\s*(?=[,}]))"""
+    r"""|(?P<by>\{by(?::\s*(?P<by_labels>[a-zA-Z_][a-zA-Z0-9_]*(?:\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*)*))?\s*\})"""
     r"""|(?P<window>\[w\]|\{w\})"""
     r"""|(?P<day>\[d\])""",
     re.DOTALL,
@@ -263,8 +285,14 @@ def build_selector(service: str | None = None, selector: str | None = None) -> s
     return ""
 
 
-def render(template: str, *, selector: str, interval_seconds: float, day_seconds: float = 86400.0) -> str:
-    """Fill one template's placeholders (see the module docstring)."""
+def render(template: str, *, selector: str, interval_seconds: float, day_seconds: float = 86400.0,
+           label: str | None = None) -> str:
+    """Fill one template's placeholders (see the module docstring).
+
+    ``label`` is the target label of a grouped catalogue: ``{by}`` becomes
+    ``by (<label>)`` and ``{by:le}`` becomes ``by (<label>, le)``; without it
+    ``{by}`` disappears and ``{by:le}`` is ``by (le)``.
+    """
     window = promql_duration(interval_seconds)
     day = promql_duration(day_seconds)
 
@@ -278,6 +306,11 @@ def render(template: str, *, selector: str, interval_seconds: float, day_seconds
             return "{" + selector + "," if selector else "{"
         if kind == "sel_after":
             return "," + selector if selector else ""
+        if kind == "by":
+            labels = [x.strip() for x in (match.group("by_labels") or "").split(",") if x.strip()]
+            if label:
+                labels.insert(0, label)
+            return f" by ({', '.join(labels)}) " if labels else ""
         if kind == "window":
             return f"[{window}]" if match.group(0).startswith("[") else window
         return f"[{day}]"
@@ -287,24 +320,67 @@ def render(template: str, *, selector: str, interval_seconds: float, day_seconds
 
 @dataclass(frozen=True)
 class QueryCatalogue:
-    """The expressions of one run: templates (defaults + overrides) and the selector."""
+    """The expressions of one run: templates (defaults + overrides), selector and target label.
+
+    Parameters
+    ----------
+    selector
+        Rendered matchers every series must match (``--service`` or
+        ``--selector``; in a fleet, the ``--selector`` matchers only).
+    interval_seconds
+        The snapshot interval (``[w]``).
+    overrides
+        Expressions from a ``--queries`` file, by metric name.
+    label
+        The target label of a fleet: queries are grouped by it and each
+        value is one target. ``None``: one target, every series is its.
+    """
 
     selector: str = ""
     interval_seconds: float = 1800.0
-    templates: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUERIES))
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    label: str | None = None
 
-    def expression(self, name: str, *, day_seconds: float = 86400.0) -> str:
-        """The rendered PromQL of query ``name``."""
-        return render(
-            self.templates[name],
-            selector=self.selector,
-            interval_seconds=self.interval_seconds,
-            day_seconds=day_seconds,
-        )
+    @property
+    def templates(self) -> dict[str, str]:
+        """Every template of the run: the defaults for this grouping, then the overrides."""
+        return {**default_templates(self.label), **self.overrides}
 
-    def snapshot_expressions(self) -> dict[str, str]:
+    @property
+    def zero_when_absent(self) -> tuple[str, ...]:
+        """Metrics a grouped catalogue fills with 0 for a target without a series (see ZERO_WHEN_ABSENT)."""
+        if self.label is None:
+            return ()
+        return tuple(name for name in ZERO_WHEN_ABSENT if name not in self.overrides)
+
+    def target_selector(self, targets: Sequence[str] = ()) -> str:
+        """The matchers of a batch of targets (regex- then PromQL-escaped) plus the run's own."""
+        if self.label is None:
+            return self.selector
+        matcher = Matcher(self.label, "=~", "|".join(regex_escape(t) for t in targets)).render()
+        return f"{matcher},{self.selector}" if self.selector else matcher
+
+    def expression(self, name: str, targets: Sequence[str] = (), *, day_seconds: float = 86400.0) -> str:
+        """The rendered PromQL of query ``name`` (for a batch of ``targets`` when grouped)."""
+        return render(self.templates[name], selector=self.target_selector(targets),
+                      interval_seconds=self.interval_seconds, day_seconds=day_seconds, label=self.label)
+
+    def snapshot_expressions(self, targets: Sequence[str] = ()) -> dict[str, str]:
         """Rendered expressions of the per-snapshot queries, in the contract's order."""
-        return {name: self.expression(name) for name in SNAPSHOT_QUERIES}
+        return {name: self.expression(name, targets) for name in SNAPSHOT_QUERIES}
+
+    def for_target(self, target: str) -> "QueryCatalogue":
+        """The ungrouped catalogue that reads exactly ``target``'s series (what its run.json records)."""
+        if self.label is None:
+            return self
+        matcher = Matcher(self.label, "=", target).render()
+        return QueryCatalogue(selector=f"{matcher},{self.selector}" if self.selector else matcher,
+                              interval_seconds=self.interval_seconds, overrides=self.overrides)
+
+
+def regex_escape(value: str) -> str:
+    """Escape ``value`` so an RE2 regex matches exactly it (PromQL quoting comes after)."""
+    return "".join("\\" + c if c in _RE2_META else c for c in value)
 
 
 def load_overrides(path: str | Path) -> dict[str, str]:
@@ -344,19 +420,47 @@ def load_overrides(path: str | Path) -> dict[str, str]:
     return overrides
 
 
+def check_label_name(label: str, flag: str = "--service-label") -> str:
+    """Return ``label`` when it is a valid Prometheus label name.
+
+    Raises
+    ------
+    InputError
+        Naming ``flag`` otherwise.
+    """
+    if not isinstance(label, str) or not _LABEL_NAME.fullmatch(label) or label == "__name__":
+        raise InputError(f"{flag}: not a label name: {label!r}")
+    return label
+
+
 def build_catalogue(
     *,
     service: str | None = None,
     selector: str | None = None,
     interval_seconds: float = 1800.0,
     queries_file: str | Path | None = None,
+    label: str | None = None,
 ) -> QueryCatalogue:
-    """The catalogue of a run from the command-line inputs."""
-    templates = dict(DEFAULT_QUERIES)
-    if queries_file is not None:
-        templates.update(load_overrides(queries_file))
-    return QueryCatalogue(
-        selector=build_selector(service, selector),
-        interval_seconds=interval_seconds,
-        templates=templates,
-    )
+    """The catalogue of a run from the command-line inputs.
+
+    With ``label`` (a fleet) the catalogue is grouped by that label and
+    ``selector`` only adds matchers; it may not match on the label itself.
+
+    Raises
+    ------
+    InputError
+        Conflicting or malformed inputs, naming the flag.
+    """
+    overrides = load_overrides(queries_file) if queries_file is not None else {}
+    if label is None:
+        return QueryCatalogue(selector=build_selector(service, selector), interval_seconds=interval_seconds,
+                              overrides=overrides)
+    check_label_name(label)
+    extra = ""
+    if selector:
+        matchers = parse_selector(selector)
+        if any(m.name == label for m in matchers):
+            raise InputError(f"--selector: cannot match on the service label {label!r} in a fleet run "
+                             "(use --services)")
+        extra = ",".join(m.render() for m in matchers)
+    return QueryCatalogue(selector=extra, interval_seconds=interval_seconds, overrides=overrides, label=label)

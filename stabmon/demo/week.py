@@ -13,9 +13,6 @@ from stabmon.store.rebuild import RebuildResult, rebuild_summaries
 from stabmon.core.settings import Settings
 from stabmon.demo.synthetic import generate_week
 
-BASELINE_FILE = "baseline.json"
-
-
 def run_demo_week(
     out_dir: str | Path,
     *,
@@ -23,6 +20,8 @@ def run_demo_week(
     seed: int = 42,
     settings: Settings | None = None,
     fsync: bool = True,
+    service: str = "checkout",
+    scrape_seconds: int = 60,
 ) -> RebuildResult:
     """Generate a synthetic week and write the full run layout into ``out_dir``.
 
@@ -37,11 +36,11 @@ def run_demo_week(
         The daily and weekly documents that were written.
     """
     out_dir = Path(out_dir)
-    week = generate_week(scenario, seed=seed)
+    week = generate_week(scenario, seed=seed, service=service, scrape_seconds=scrape_seconds)
     # The release day before the window is the baseline's window: its snapshots
     # feed the statistical comparison (a healthy day of the same service).
     release_day = generate_week("healthy", start=week.window.start - timedelta(days=1), duration_hours=24,
-                                seed=seed + 1, service=week.service)
+                                seed=seed + 1, service=week.service, scrape_seconds=scrape_seconds)
     baseline = dataclasses.replace(week.baseline, window={
         "start": format_time(release_day.window.start), "end": format_time(release_day.window.end)})
     week.baseline = baseline
@@ -54,7 +53,7 @@ def run_demo_week(
         old.unlink()
     for snapshot in release_day.snapshots:
         store.write_baseline_snapshot(out_dir, snapshot, fsync=fsync)
-    store.write_json_atomic(out_dir / BASELINE_FILE, week.baseline.to_dict(), schema="baseline", fsync=fsync)
+    store.write_json_atomic(out_dir / store.BASELINE_FILE, week.baseline.to_dict(), schema="baseline", fsync=fsync)
     store.write_run_info(out_dir, {
         "window": week.window.to_dict(),
         "service": week.service,

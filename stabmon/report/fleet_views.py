@@ -15,7 +15,9 @@ import pandas as pd
 
 from stabmon.core import paths
 from stabmon import store
-from stabmon.collect.fleet import FLEET_SUMMARY_JSON, build_demo_fleet, merge_fleet
+from stabmon.demo.fleet import build_demo_fleet
+from stabmon.store import FLEET_SUMMARY_JSON
+from stabmon.store.fleet import merge_fleet
 
 #: Where the embedded demo fleet is written when the notebook runs without parameters.
 DEMO_FLEET_DIR: Path = paths.OUTPUTS_DIR / "demo_fleet"

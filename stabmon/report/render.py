@@ -26,7 +26,6 @@ naming the notebook and the cell.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -41,7 +40,7 @@ from typing import Any, Iterable, Sequence
 
 from stabmon.core import paths
 from stabmon import store
-from stabmon.cli.main import positive_int
+from stabmon.store.fleet import merge_fleet
 from stabmon.core.errors import InputError, ReportError, StabmonError
 from stabmon.core.settings import Settings
 
@@ -57,6 +56,7 @@ NOTEBOOK_FILES = {
     "daily": "daily_analysis.ipynb",
     "weekly": "weekly_summary.ipynb",
     "retrospective": "retrospective.ipynb",
+    "fleet": "fleet_overview.ipynb",
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -412,7 +412,7 @@ def render_reports(
     planned = plan_jobs(run_dir, notebooks or KINDS)
     if not planned:
         raise ReportError(f"nothing to render in {run_dir}")
-    reports_dir = run_dir / paths.REPORTS_DIRNAME
+    reports_dir = run_dir / store.REPORTS_DIR
     reports_dir.mkdir(parents=True, exist_ok=True)
 
     done: dict[str, list[Path]] = {}
@@ -447,48 +447,51 @@ def render_reports(
 
 
 # ---------------------------------------------------------------------------
-# command line
+# a fleet folder
 
 
+def flagged_services(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Services that need a look: a rollback verdict or no data."""
+    return [e for e in summary["services"] if e["rollback_recommended"] or e.get("no_data")]
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
+def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs: int = 2,
+                         timeout: float = 600.0, progress: bool = False) -> dict[str, Any]:
+    """Render the fleet notebook into ``DIR/reports/`` and the notebooks of the flagged services.
 
+    Parameters
+    ----------
+    folder
+        A fleet folder (or a folder of shard folders: merged first when it
+        has no ``fleet_summary.json``).
+    all_services
+        Render every service's notebooks, not only those with a rollback
+        verdict or no data.
 
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``stabmon report``."""
-    parser.add_argument("--input", "-i", required=True, metavar="DIR",
-                        help="run folder holding day_NN_raw/ snapshots (reports go to DIR/reports/)")
-    parser.add_argument("--jobs", "-j", type=positive_int, default=2, metavar="N",
-                        help="notebooks rendered in parallel, one kernel each (default: 2)")
-    parser.add_argument("--timeout", type=_positive_float, default=600.0, metavar="S",
-                        help="seconds a notebook cell may run before the notebook fails (default: 600)")
-    parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
-                        help="render only these reports: daily, weekly, retrospective (repeatable; default: all)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--all", action="store_true",
-                        help="on a fleet folder: every service's notebooks, not only the flagged services'")
+    Returns
+    -------
+    dict
+        ``fleet`` (files of the fleet notebook) and ``services`` (service ->
+        :class:`stabmon.report.render.ReportResult`).
 
-
-def run_report_command(args: argparse.Namespace) -> int:
-    """``stabmon report``: render the run folder's notebooks; print where the reports are."""
-    folder = Path(args.input)
-    if not folder.is_dir():
-        raise InputError(f"--input {folder}: no such folder")
-    # --- fleet folders (issue 7): the fleet notebook, then the flagged services' notebooks ---
-    from stabmon.collect.fleet import is_fleet_folder, run_fleet_report_command
-
-    if is_fleet_folder(folder):
-        return run_fleet_report_command(args)
-    result = render_reports(folder, jobs=args.jobs, timeout=args.timeout, notebooks=args.only,
-                            progress=not args.no_progress)
-    print(f"rendered {len(result.notebooks)} notebooks into {result.reports_dir} in {result.seconds:.1f} s")
-    print(f"main report: {result.index}")
-    return 0
+    Raises
+    ------
+    ReportError
+        When a notebook fails (named with its cell).
+    """
+    folder = Path(folder).expanduser().resolve()
+    summary_path = folder / store.FLEET_SUMMARY_JSON
+    summary = store.read_json(summary_path) if summary_path.exists() else merge_fleet(folder)
+    reports_dir = folder / store.REPORTS_DIR
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    job = NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
+                      parameters={"fleet_dir": str(folder)}, title="Fleet overview")
+    rendered: dict[str, Any] = {"fleet": render_job(job, reports_dir, timeout=timeout), "services": {}}
+    chosen = summary["services"] if all_services else flagged_services(summary)
+    for entry in chosen:
+        service_dir = folder / entry["folder"]
+        if not store.iter_snapshot_files(service_dir):
+            continue
+        rendered["services"][entry["service"]] = render_reports(service_dir, jobs=jobs, timeout=timeout,
+                                                                progress=progress)
+    return rendered

@@ -292,9 +292,7 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     if weekly is None or changed:
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
-        from stabmon.store.rebuild import read_day_latency
-
-        daily_docs = analysis.aggregate_days(snapshots, window, settings, day_latency=read_day_latency(folder))
+        daily_docs = analysis.aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
         weekly = analysis.weekly_summary(daily_docs, window, baseline, settings, service=service)
         if changed:
             notes.append(
@@ -306,8 +304,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     else:
         daily_docs = list(weekly["daily_summaries"])
 
-    anomalies = read_anomalies(folder / paths.ANOMALIES_FILE, notes)
-    burndown = read_burndown(folder / paths.BURNDOWN_FILE, notes)
+    anomalies = read_anomalies(folder / store.ANOMALIES_FILE, notes)
+    burndown = read_burndown(folder / store.BURNDOWN_FILE, notes)
 
     return RunData(
         run_dir=folder,

@@ -1,331 +1,61 @@
-"""The file store: the seed's output layout, written atomically, read back safely.
+"""The store: a run folder's layout, its files written atomically and read back safely.
 
-Layout (contract section 4)::
-
-    DIR/run.json                                   the run's window and target
-    DIR/day_01_raw/snapshot_YYYY-MM-DD_HH-MM-SS.json
-    DIR/day_01_summary.json ... day_07_summary.json
-    DIR/weekly_summary.json, DIR/weekly_summary.md
-
-Every file is written to a temporary file in the same folder, fsynced, then
-renamed over the target, so a reader never sees half a file and a killed run
-never leaves one.
+The package face: what the rest of stabmon uses, from the modules that
+define it (:mod:`~stabmon.store.layout` names every file, :mod:`~stabmon.store.files`
+writes atomically, :mod:`~stabmon.store.folder` reads and writes a run
+folder, :mod:`~stabmon.store.lock` guards it, :mod:`~stabmon.store.fleet`
+handles fleet folders, :mod:`~stabmon.store.rebuild` rewrites summaries).
 """
 
-from __future__ import annotations
+from stabmon.store.files import (
+    append_text,
+    dumps,
+    dumps_line,
+    read_json,
+    read_jsonl,
+    remove_stale_temp_files,
+    set_sync_each_write,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+from stabmon.store.folder import (
+    SnapshotFolder,
+    existing_snapshot_indexes,
+    iter_snapshot_files,
+    read_day_latency,
+    read_run_info,
+    read_snapshots,
+    window_from_run_info,
+    write_baseline_snapshot,
+    write_day_latency,
+    write_run_info,
+    write_snapshot,
+)
+from stabmon.store.layout import (
+    ANOMALIES_FILE,
+    BASELINE_FILE,
+    BASELINE_RAW_DIR,
+    BURNDOWN_FILE,
+    DAY_LATENCY_FILE,
+    DAY_RAW_RE,
+    DEFAULT_OUTPUT,
+    FLEET_RUN_FILE,
+    FLEET_SUMMARY_JSON,
+    FLEET_SUMMARY_MD,
+    LOCK_FILE,
+    REPORTS_DIR,
+    RUN_FILE,
+    SNAPSHOT_RE,
+    TEMP_RE,
+    WEEKLY_JSON,
+    WEEKLY_MD,
+    day_raw_dir,
+    day_summary_path,
+    service_folder,
+    snapshot_filename,
+    snapshot_path,
+)
 
-import json
-import logging
-import os
-import re
-import tempfile
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any
-
-from stabmon.store import schemas
-from stabmon.core.errors import StoreError
-from stabmon.core.model import Snapshot, Window, format_time, parse_time, utc
-
-log = logging.getLogger(__name__)
-
-RUN_FILE = "run.json"
-BASELINE_RAW_DIR = "baseline_raw"
-ANOMALIES_FILE = "anomalies.jsonl"
-BURNDOWN_FILE = "slo_burndown.json"
-WEEKLY_JSON = "weekly_summary.json"
-WEEKLY_MD = "weekly_summary.md"
-SNAPSHOT_RE = re.compile(r"^snapshot_(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})\.json$")
-DAY_RAW_RE = re.compile(r"^day_(\d{2,})_raw$")
-#: Names of the temporary files of :func:`write_bytes_atomic` (``.NAME.XXXXXXXX.tmp``).
-TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
-
-
-def day_raw_dir(out_dir: Path, day_number: int) -> Path:
-    return Path(out_dir) / f"day_{day_number:02d}_raw"
-
-
-def day_summary_path(out_dir: Path, day_number: int) -> Path:
-    return Path(out_dir) / f"day_{day_number:02d}_summary.json"
-
-
-def snapshot_filename(ts: datetime) -> str:
-    return "snapshot_" + utc(ts).strftime("%Y-%m-%d_%H-%M-%S") + ".json"
-
-
-def snapshot_path(out_dir: Path, window: Window, ts: datetime) -> Path:
-    """Where the raw snapshot of time ``ts`` lives."""
-    return day_raw_dir(out_dir, window.day_of(ts)) / snapshot_filename(ts)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --- deferred sync (issue 7: a fleet writes ~350 files per service) ---
-_sync_each_write = True
-
-
-def set_sync_each_write(enabled: bool) -> bool:
-    """Turn the per-file fsync of atomic writes on or off in this process; return the previous setting.
-
-    Off, files are still renamed into place whole (a reader never sees half
-    a file); the caller makes them durable with one ``os.sync()`` when its
-    batch is written, as the catch-up of a single run does for snapshots.
-    """
-    global _sync_each_write
-    previous, _sync_each_write = _sync_each_write, bool(enabled)
-    return previous
-
-
-def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
-
-    Raises
-    ------
-    StoreError
-        When the folder cannot be created or the file cannot be written; the
-        previous content of ``path``, if any, is left intact.
-    """
-    fsync = fsync and _sync_each_write
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        # mkstemp creates 0600; reports are meant to be shared like any other file.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
-    if fsync:
-        _fsync_dir(path.parent)
-
-
-def write_text_atomic(path: Path, text: str, *, fsync: bool = True) -> None:
-    """Write UTF-8 text atomically."""
-    write_bytes_atomic(path, text.encode("utf-8"), fsync=fsync)
-
-
-def dumps(obj: Any) -> str:
-    """Serialise ``obj`` as the package writes JSON (indented, no NaN allowed)."""
-    return json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def write_json_atomic(path: Path, obj: Any, *, schema: str | None = None, fsync: bool = True,
-                      compact: bool = False) -> None:
-    """Validate ``obj`` against a packaged schema (when given) and write it atomically.
-
-    ``compact`` writes one line with json's C encoder (an indented dump runs in
-    pure Python, several times slower): used for the many small raw snapshots.
-    """
-    if schema is not None:
-        schemas.validate(obj, schema)
-    text = json.dumps(obj, allow_nan=False, ensure_ascii=False) + "\n" if compact else dumps(obj)
-    write_text_atomic(path, text, fsync=fsync)
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file; raise :class:`StoreError` with the path on failure."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{path} is not valid JSON: {exc}") from exc
-
-
-def write_snapshot(out_dir: Path, window: Window, snapshot: Snapshot, *, fsync: bool = True) -> Path:
-    """Write one raw snapshot into its day's folder; return its path."""
-    path = snapshot_path(out_dir, window, snapshot.timestamp)
-    write_json_atomic(path, snapshot.to_dict(), schema="snapshot", fsync=fsync, compact=True)
-    return path
-
-
-@dataclass
-class SnapshotFolder:
-    """What :func:`read_snapshots` found: the snapshots and a warning per bad file."""
-
-    snapshots: list[Snapshot] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def write_baseline_snapshot(out_dir: Path, snapshot: Snapshot, *, fsync: bool = True) -> Path:
-    """Write one snapshot of the baseline's window into ``baseline_raw/``."""
-    path = Path(out_dir) / BASELINE_RAW_DIR / snapshot_filename(snapshot.timestamp)
-    write_json_atomic(path, snapshot.to_dict(), schema="snapshot", fsync=fsync, compact=True)
-    return path
-
-
-def remove_stale_temp_files(out_dir: Path) -> list[Path]:
-    """Delete the temporary files a killed run left in a run folder; return them.
-
-    A run killed between creating a temporary file and renaming it leaves
-    ``.NAME.XXXXXXXX.tmp`` behind (the target itself stays whole). Call this
-    only while holding the folder's run lock, when no writer can own one.
-    """
-    out_dir = Path(out_dir)
-    removed: list[Path] = []
-    if not out_dir.is_dir():
-        return removed
-    folders = [out_dir] + [p for p in out_dir.iterdir()
-                           if p.is_dir() and (DAY_RAW_RE.match(p.name) or p.name == BASELINE_RAW_DIR)]
-    for folder in folders:
-        for path in folder.iterdir():
-            if TEMP_RE.match(path.name) and path.is_file():
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    log.warning("cannot remove %s left by a killed run: %s", path, exc.strerror or exc)
-                    continue
-                removed.append(path)
-    if removed:
-        log.info("removed %d temporary files left by a killed run in %s", len(removed), out_dir)
-    return removed
-
-
-def iter_snapshot_files(out_dir: Path) -> list[Path]:
-    """Every ``day_NN_raw/snapshot_*.json`` file of a run folder, sorted by name."""
-    out_dir = Path(out_dir)
-    files: list[Path] = []
-    if not out_dir.is_dir():
-        return files
-    for day_dir in sorted(out_dir.iterdir()):
-        if day_dir.is_dir() and DAY_RAW_RE.match(day_dir.name):
-            files.extend(p for p in sorted(day_dir.iterdir()) if p.name.startswith("snapshot_") and p.suffix == ".json")
-    return files
-
-
-def read_snapshots(out_dir: Path, *, baseline_window: bool = False) -> SnapshotFolder:
-    """Read every raw snapshot of a run folder (or of its ``baseline_raw/``).
-
-    A torn or foreign file is named in a warning and skipped; nothing else is
-    lost. Two files with the same timestamp keep the first.
-    """
-    found = SnapshotFolder()
-    seen: set[datetime] = set()
-    if baseline_window:
-        folder = Path(out_dir) / BASELINE_RAW_DIR
-        files = sorted(folder.glob("snapshot_*.json")) if folder.is_dir() else []
-    else:
-        files = iter_snapshot_files(out_dir)
-    for path in files:
-        try:
-            data = read_json(path)
-            schemas.validate(data, "snapshot")
-            snapshot = Snapshot.from_dict(data)
-        except (StoreError, schemas.SchemaError, ValueError, KeyError, TypeError) as exc:
-            message = f"skipped {path}: {exc}"
-            log.warning(message)
-            found.warnings.append(message)
-            continue
-        if snapshot.timestamp in seen:
-            message = f"skipped {path}: duplicate snapshot for {format_time(snapshot.timestamp)}"
-            log.warning(message)
-            found.warnings.append(message)
-            continue
-        seen.add(snapshot.timestamp)
-        found.snapshots.append(snapshot)
-    found.snapshots.sort(key=lambda s: s.timestamp)
-    return found
-
-
-def dumps_line(row: dict[str, Any]) -> str:
-    """One JSON Lines row (no NaN, newline-terminated)."""
-    return json.dumps(row, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def append_text(path: Path, text: str) -> None:
-    """Append ``text`` with one ``O_APPEND`` write, fsynced (for JSON Lines logs written live)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]], *, schema: str | None = None) -> None:
-    """Write JSON Lines atomically, each row validated against ``schema`` when given."""
-    lines = []
-    for row in rows:
-        if schema is not None:
-            schemas.validate(row, schema)
-        lines.append(dumps_line(row))
-    write_text_atomic(path, "".join(lines))
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON Lines file; a torn last line (a killed append) is skipped with a warning."""
-    rows: list[dict[str, Any]] = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return rows
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("skipped line %d of %s: not valid JSON", number, path)
-    return rows
-
-
-def write_run_info(out_dir: Path, info: dict[str, Any]) -> None:
-    """Write ``run.json``: the window and target of a run (used to resume and re-analyse)."""
-    write_json_atomic(Path(out_dir) / RUN_FILE, info, schema="run")
-
-
-def read_run_info(out_dir: Path) -> dict[str, Any] | None:
-    """Read ``run.json`` when present, else ``None``."""
-    path = Path(out_dir) / RUN_FILE
-    if not path.exists():
-        return None
-    data = read_json(path)
-    try:
-        schemas.validate(data, "run")
-    except schemas.SchemaError as exc:
-        raise StoreError(f"{path}: {exc}") from exc
-    return data
-
-
-def window_from_run_info(info: dict[str, Any]) -> Window:
-    """The :class:`Window` recorded in ``run.json``."""
-    window = info["window"]
-    return Window(
-        start=parse_time(window["start"]),
-        duration_hours=float(window["duration_hours"]),
-        interval_minutes=float(window["interval_minutes"]),
-    )
+__all__ = [name for name in dir() if not name.startswith("_")]

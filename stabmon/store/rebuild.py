@@ -23,9 +23,6 @@ from stabmon.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DAY_LATENCY_FILE = "day_latency.json"
-
-
 @dataclass
 class RebuildResult:
     """What a rebuild wrote: the daily documents, the weekly one (if built) and warnings."""
@@ -50,17 +47,6 @@ def infer_window(snapshots: Sequence[Snapshot]) -> Window:
     span_h = ((times[-1] - times[0]).total_seconds() + interval_s) / 3600.0
     duration = span_h if span_h < 24 else 24.0 * math.ceil(round(span_h / 24.0, 6))
     return Window(start=times[0], duration_hours=duration, interval_minutes=interval_s / 60.0)
-
-
-def read_day_latency(out_dir: Path) -> dict[int, dict[str, float | None]]:
-    """Read the merged-histogram day quantiles the collector stored, if any."""
-    path = Path(out_dir) / DAY_LATENCY_FILE
-    if not path.exists():
-        return {}
-    data = store.read_json(path)
-    if not isinstance(data, dict):
-        raise StoreError(f"{path}: expected an object of day numbers")
-    return {int(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
 def rebuild_summaries(
@@ -136,7 +122,7 @@ def rebuild_summaries(
         # Zero baselines are skipped when drift is computed; say so in every day.
         warnings.extend(analysis.compute_drift(dict.fromkeys(baseline.values, 1.0), baseline)[1])
 
-    day_latency = read_day_latency(out_dir)
+    day_latency = store.read_day_latency(out_dir)
     all_daily = analysis.aggregate_days(
         snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
     )
@@ -180,15 +166,3 @@ def rebuild_summaries(
         )
         result.files.extend([json_path, md_path])
     return result
-
-
-def completed_days(window: Window, now: datetime) -> list[int]:
-    """Days of ``window`` whose end is at or before ``now``."""
-    return [d for d in range(1, window.day_count + 1) if window.day_bounds(d)[1] <= now]
-
-
-def day_end(window: Window, day_number: int) -> datetime:
-    """End of day ``day_number`` (clipped to the window)."""
-    return window.day_bounds(day_number)[1]
-
-

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from support import servers
 from stabmon import store
 from support.servers import need_binary
-from stabmon.collect.run import MonitorOptions, make_window
+from stabmon.collect.run import RunOptions
+from stabmon.collect.window import make_window
 from stabmon.core.model import METRIC_FIELDS, Snapshot
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
@@ -27,8 +28,8 @@ LIVE_SERVICE = "live"
 
 
 def options(url, out_dir, window, *, baseline=None, service="checkout", selector=None, queries=None, **kw):
-    """MonitorOptions for a test run (no credentials from the environment)."""
-    return MonitorOptions(
+    """RunOptions for a test run (no credentials from the environment)."""
+    return RunOptions(
         out_dir=Path(out_dir),
         window=window,
         catalogue=build_catalogue(service=service, selector=selector,

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.collector import Collector
+from stabmon.collect.run import monitor
+from stabmon.collect.window import make_window
 from stabmon.collect.queries import build_catalogue
 from support.servers import SimulatedClock
 
@@ -32,7 +34,8 @@ def test_live_and_retroactive_give_the_same_snapshot(week_backend, incident_week
     live = read_folder(out)
     with week_backend.client() as client:
         retro = Collector(client, build_catalogue(service="checkout", interval_seconds=1800), window,
-                          incident_week.baseline).range_snapshots(list(range(window.snapshot_count)))
+                          {"checkout": incident_week.baseline}).range_snapshots(
+            list(range(window.snapshot_count)), ["checkout"])["checkout"]
     assert len(live) == len(retro) == 12
     by_time = {s.timestamp: s for s in incident_week.snapshots}
     for snapshot in retro.values():
@@ -94,10 +97,10 @@ def test_live_run_with_a_sub_minute_interval(live_backend, tmp_path):
     with live_backend.client() as client:
         collector = Collector(client, catalogue, window)
         ks = list(range(window.snapshot_count))
-        again = {k: collector.instant_snapshot(k, strict=True) for k in ks}
+        again = {k: collector.instant_snapshots(k, [""], strict=True)[""] for k in ks}
         # VictoriaMetrics rewrites range points within -search.latencyOffset (30 s) of
         # now; stabmon never range-queries that close to now, so compare on Prometheus.
-        ranged = collector.range_snapshots(ks) if live_backend.name == "prometheus" else again
+        ranged = collector.range_snapshots(ks, [""])[""] if live_backend.name == "prometheus" else again
     for k in ks:
         live = snapshots[window.time_of(k)]
         assert live.values == pytest.approx(again[k].values, rel=1e-9), k

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import Collector, monitor
-from stabmon.store.rebuild import DAY_LATENCY_FILE
+from stabmon.collect.collector import Collector
+from stabmon.collect.run import monitor
+from stabmon.store import DAY_LATENCY_FILE
 from stabmon.collect.queries import build_catalogue
 
 from collect_helpers import HOSTILE_SERVICE
@@ -61,7 +62,7 @@ def test_hostile_service_name_is_a_value_not_query(week_backend, hostile_week):
     catalogue = build_catalogue(service=HOSTILE_SERVICE, interval_seconds=1800)
     with week_backend.client() as client:
         collector = Collector(client, catalogue, hostile_week.window)
-        got = collector.range_snapshots(list(range(0, 336, 7)))
+        got = collector.range_snapshots(list(range(0, 336, 7)), [""])[""]
     for k, snapshot in got.items():
         assert not mismatches(snapshot, hostile_week.snapshots[k]), k
 
@@ -71,7 +72,7 @@ def test_hostile_selector_cannot_widen_the_query(week_backend, incident_week):
     catalogue = build_catalogue(selector='service="checkout\\"} or vector(1) or x{a=\\"b"', interval_seconds=1800)
     with week_backend.client() as client:
         collector = Collector(client, catalogue, incident_week.window)
-        got = collector.range_snapshots([10, 11])
+        got = collector.range_snapshots([10, 11], [""])[""]
     for snapshot in got.values():
         assert snapshot.values["requests"] is None
         assert "requests" in snapshot.missing

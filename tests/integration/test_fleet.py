@@ -17,17 +17,10 @@ import pytest
 
 from support import servers
 from stabmon import store
-from stabmon.collect.run import monitor
-from stabmon.collect.fleet import (
-    FLEET_RUN_FILE,
-    FLEET_SUMMARY_JSON,
-    FLEET_SUMMARY_MD,
-    FleetOptions,
-    build_fleet_catalogue,
-    fleet_monitor,
-    merge_fleet,
-    service_folder,
-)
+from stabmon.collect.queries import build_catalogue
+from stabmon.collect.run import RunOptions, monitor
+from stabmon.store import FLEET_RUN_FILE, FLEET_SUMMARY_JSON, FLEET_SUMMARY_MD, service_folder
+from stabmon.store.fleet import merge_fleet
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.store.schemas import validate
 from stabmon.demo.synthetic import generate_fleet, write_fleet_openmetrics
@@ -87,17 +80,17 @@ def baselines(tmp_path_factory, fleet_weeks) -> Path:
     return folder
 
 
-def _fleet_options(url, out, window, services, **kw) -> FleetOptions:
-    return FleetOptions(out_dir=Path(out), window=window,
-                        catalogue=build_fleet_catalogue(interval_seconds=window.interval_minutes * 60),
-                        connection=ConnectionSettings.from_env(url, env={}), services=services, **kw)
+def _fleet_options(url, out, window, services, **kw) -> RunOptions:
+    return RunOptions(out_dir=Path(out), window=window,
+                      catalogue=build_catalogue(label="service", interval_seconds=window.interval_minutes * 60),
+                      connection=ConnectionSettings.from_env(url, env={}), services=services, progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
 def fleet_run(tmp_path_factory, fleet_prometheus, fleet_weeks, baselines):
     out = tmp_path_factory.mktemp("fleet-run") / "fleet"
     window = week_window(fleet_weeks["alpha"])
-    outcome = fleet_monitor(_fleet_options(fleet_prometheus.url, out, window, list(FLEET) + [GHOST],
+    outcome = monitor(_fleet_options(fleet_prometheus.url, out, window, list(FLEET) + [GHOST],
                                            baseline_path=baselines, jobs=2))
     return out, outcome
 
@@ -182,7 +175,7 @@ def test_shards_cover_the_fleet_once_and_merge(fleet_prometheus, fleet_weeks, tm
     root = tmp_path / "shards"
     seen: list[str] = []
     for index in (1, 2, 3):
-        outcome = fleet_monitor(_fleet_options(fleet_prometheus.url, root / f"shard-{index}", window, names,
+        outcome = monitor(_fleet_options(fleet_prometheus.url, root / f"shard-{index}", window, names,
                                                shard=(index, 3), jobs=1))
         info = json.loads((root / f"shard-{index}" / FLEET_RUN_FILE).read_text())
         assert [s["service"] for s in info["services"]] == outcome.services

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 from stabmon.store import schemas
 from stabmon import store
-from stabmon.collect.run import MonitorOptions
+from stabmon.collect.run import RunOptions
 from stabmon.core.model import Window, parse_time
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.collect.queries import build_catalogue
@@ -121,9 +121,9 @@ class Running:
 
 
 def options(url: str, out_dir: Path, window: Window, *, baseline=None, service: str = "checkout",
-            connection: ConnectionSettings | None = None, **kw) -> MonitorOptions:
-    """MonitorOptions of an in-process run (no credentials from the environment)."""
-    return MonitorOptions(
+            connection: ConnectionSettings | None = None, **kw) -> RunOptions:
+    """RunOptions of an in-process run (no credentials from the environment)."""
+    return RunOptions(
         out_dir=Path(out_dir), window=window,
         catalogue=build_catalogue(service=service, interval_seconds=window.interval_minutes * 60),
         connection=connection or ConnectionSettings.from_env(url, env={}),

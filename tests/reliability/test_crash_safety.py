@@ -24,7 +24,8 @@ from datetime import timedelta
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import make_window, monitor
+from stabmon.collect.run import monitor
+from stabmon.collect.window import make_window
 
 from .reliability_helpers import Running, check_folder, monitor_args, options, run_cli
 

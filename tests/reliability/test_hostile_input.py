@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import make_window, monitor
+from stabmon.collect.run import monitor
+from stabmon.collect.window import make_window
 from stabmon.core.model import METRIC_FIELDS
 from stabmon.collect.queries import build_catalogue
 

@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.collector import Collector
+from stabmon.collect.run import monitor
+from stabmon.collect.window import make_window
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
 from support.servers import SimulatedClock
@@ -108,7 +110,8 @@ def test_a_whole_week_live(prometheus, recent_data, tmp_path, caplog, offset):
     # Live, caught-up and late snapshots all equal range queries at the same t_k.
     with PrometheusClient(ConnectionSettings.from_env(prometheus.url, env={})) as client:
         reference = Collector(client, build_catalogue(service="checkout", interval_seconds=1800), window,
-                              recent_data.week.baseline).range_snapshots(list(range(336)))
+                              {"checkout": recent_data.week.baseline}).range_snapshots(list(range(336)),
+                                                                                       ["checkout"])["checkout"]
     got = {s.timestamp: s for s in store.read_snapshots(out).snapshots}
     for k, want in reference.items():
         assert got[window.time_of(k)].to_dict() == want.to_dict(), k

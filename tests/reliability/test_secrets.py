@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from stabmon.collect.run import make_window
+from stabmon.collect.window import make_window
 from support.servers import Fault
 
 from .reliability_helpers import STABMON, clean_env, monitor_args, one_line_error, run_cli

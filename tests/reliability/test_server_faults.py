@@ -21,7 +21,9 @@ from typing import Callable
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import Collector, make_window, monitor
+from stabmon.collect.collector import Collector
+from stabmon.collect.run import monitor
+from stabmon.collect.window import make_window
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
 from support.servers import Fault, SimulatedClock
@@ -46,8 +48,8 @@ def reference(prometheus, recent_data, window):
     """The window's snapshots from range queries, with no proxy in the way."""
     with PrometheusClient(ConnectionSettings.from_env(prometheus.url, env={})) as client:
         collector = Collector(client, build_catalogue(service="checkout", interval_seconds=1800), window,
-                              recent_data.week.baseline)
-        return collector.range_snapshots(list(range(window.snapshot_count)))
+                              {"checkout": recent_data.week.baseline})
+        return collector.range_snapshots(list(range(window.snapshot_count)), ["checkout"])["checkout"]
 
 
 def run_live(url: str, out, window, baseline, at_snapshot: dict[int, Callable[[], None]], *,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from stabmon import store
-from stabmon.collect.run import make_window
+from stabmon.collect.window import make_window
 
 from .reliability_helpers import Running, check_folder, monitor_args, one_line_error, run_cli, utc_now
 

@@ -21,8 +21,8 @@ from stabmon.collect.prom import (
     parse_result,
     parse_value,
     public_url,
-    redact,
 )
+from stabmon.collect.redact import redact
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

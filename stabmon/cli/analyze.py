@@ -1,0 +1,47 @@
+"""``stabmon analyze``: rebuild every summary of a run folder (or a fleet folder) from its raw snapshots."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from stabmon import store
+from stabmon.cli.args import load_settings_file
+from stabmon.cli.monitor import print_fleet_verdict
+from stabmon.core.baseline import load_baseline
+from stabmon.core.errors import InputError
+from stabmon.store.fleet import is_fleet_folder, merge_fleet
+from stabmon.store.rebuild import rebuild_summaries
+
+log = logging.getLogger(__name__)
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``stabmon analyze``."""
+    parser.add_argument("--input", "-i", required=True, metavar="DIR", help="run folder holding day_NN_raw/ snapshots")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="baseline JSON (for a fleet folder: one file or a folder of <service>.json); "
+                        "when given, drift is recomputed from it (default: the one in run.json)")
+    parser.add_argument("--settings", metavar="FILE", help="YAML file of threshold overrides (see stabmon.core.settings)")
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """``stabmon analyze``: rebuild the summaries, print the verdict; return 0."""
+    folder = Path(args.input)
+    if not folder.is_dir():
+        raise InputError(f"--input {folder}: no such folder")
+    settings = load_settings_file(args.settings)
+    if is_fleet_folder(folder):
+        print_fleet_verdict(folder, merge_fleet(folder, baseline_path=args.baseline, settings=settings))
+        return 0
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    result = rebuild_summaries(folder, baseline=baseline, settings=settings, recompute_drift=baseline is not None)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    weekly = result.weekly
+    print(f"analyzed {weekly['total_snapshots']} snapshots over {len(result.daily)} days in {folder}")
+    print(f"stability score {weekly['stability_score']} grade {weekly['stability_grade']}; "
+          f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
+    print(f"report: {folder / store.WEEKLY_MD}")
+    return 0

@@ -1,0 +1,198 @@
+"""Atomic files: a reader never sees half a file, a killed run never leaves one.
+
+Every file is written to a temporary file in the same folder, fsynced, then
+renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stabmon.core.errors import StoreError
+from stabmon.store import schemas
+from stabmon.store.layout import BASELINE_RAW_DIR, DAY_RAW_RE, TEMP_RE
+
+log = logging.getLogger(__name__)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- deferred sync (issue 7: a fleet writes ~350 files per service) ---
+_sync_each_write = True
+
+
+def set_sync_each_write(enabled: bool) -> bool:
+    """Turn the per-file fsync of atomic writes on or off in this process; return the previous setting.
+
+    Off, files are still renamed into place whole (a reader never sees half
+    a file); the caller makes them durable with one ``os.sync()`` when its
+    batch is written, as the catch-up of a single run does for snapshots.
+    """
+    global _sync_each_write
+    previous, _sync_each_write = _sync_each_write, bool(enabled)
+    return previous
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+    Raises
+    ------
+    StoreError
+        When the folder cannot be created or the file cannot be written; the
+        previous content of ``path``, if any, is left intact.
+    """
+    fsync = fsync and _sync_each_write
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        # mkstemp creates 0600; reports are meant to be shared like any other file.
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"), fsync=fsync)
+
+
+def dumps(obj: Any) -> str:
+    """Serialise ``obj`` as the package writes JSON (indented, no NaN allowed)."""
+    return json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_json_atomic(path: Path, obj: Any, *, schema: str | None = None, fsync: bool = True,
+                      compact: bool = False) -> None:
+    """Validate ``obj`` against a packaged schema (when given) and write it atomically.
+
+    ``compact`` writes one line with json's C encoder (an indented dump runs in
+    pure Python, several times slower): used for the many small raw snapshots.
+    """
+    if schema is not None:
+        schemas.validate(obj, schema)
+    text = json.dumps(obj, allow_nan=False, ensure_ascii=False) + "\n" if compact else dumps(obj)
+    write_text_atomic(path, text, fsync=fsync)
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file; raise :class:`StoreError` with the path on failure."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def dumps_line(row: dict[str, Any]) -> str:
+    """One JSON Lines row (no NaN, newline-terminated)."""
+    return json.dumps(row, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` with one ``O_APPEND`` write, fsynced (for JSON Lines logs written live)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]], *, schema: str | None = None) -> None:
+    """Write JSON Lines atomically, each row validated against ``schema`` when given."""
+    lines = []
+    for row in rows:
+        if schema is not None:
+            schemas.validate(row, schema)
+        lines.append(dumps_line(row))
+    write_text_atomic(path, "".join(lines))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON Lines file; a torn last line (a killed append) is skipped with a warning."""
+    rows: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return rows
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("skipped line %d of %s: not valid JSON", number, path)
+    return rows
+
+
+def remove_stale_temp_files(out_dir: Path) -> list[Path]:
+    """Delete the temporary files a killed run left in a run folder; return them.
+
+    A run killed between creating a temporary file and renaming it leaves
+    ``.NAME.XXXXXXXX.tmp`` behind (the target itself stays whole). Call this
+    only while holding the folder's run lock, when no writer can own one.
+    """
+    out_dir = Path(out_dir)
+    removed: list[Path] = []
+    if not out_dir.is_dir():
+        return removed
+    folders = [out_dir] + [p for p in out_dir.iterdir()
+                           if p.is_dir() and (DAY_RAW_RE.match(p.name) or p.name == BASELINE_RAW_DIR)]
+    for folder in folders:
+        for path in folder.iterdir():
+            if TEMP_RE.match(path.name) and path.is_file():
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.warning("cannot remove %s left by a killed run: %s", path, exc.strerror or exc)
+                    continue
+                removed.append(path)
+    if removed:
+        log.info("removed %d temporary files left by a killed run in %s", len(removed), out_dir)
+    return removed
+
+
