@@ -12,35 +12,15 @@ from datetime import datetime, timezone
 from support import servers
 from stabmon import store
 from support.servers import need_binary
-from stabmon.collect.run import RunOptions
 from stabmon.collect.window import make_window
 from stabmon.core.model import METRIC_FIELDS, Snapshot
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
-from stabmon.collect.queries import build_catalogue
 
 #: Prometheus 2.x and VictoriaMetrics both compute the exact increase on the
 #: generator's scrape grid; what is left is float noise of the two engines.
 REL_TOLERANCE = 1e-6
 
-#: A service name made to break a naively built query.
-HOSTILE_SERVICE = 'we"ird} or vector(1) # {x=~".*"}\\ \n[w]'
 LIVE_SERVICE = "live"
-
-
-def options(url, out_dir, window, *, baseline=None, service="checkout", selector=None, queries=None, **kw):
-    """RunOptions for a test run (no credentials from the environment)."""
-    return RunOptions(
-        out_dir=Path(out_dir),
-        window=window,
-        catalogue=build_catalogue(service=service, selector=selector,
-                                  interval_seconds=window.interval_minutes * 60, queries_file=queries),
-        connection=ConnectionSettings.from_env(url, env={}),
-        baseline=baseline,
-        service=service,
-        selector=selector,
-        progress=False,
-        **kw,
-    )
 
 
 def week_window(week, **overrides):

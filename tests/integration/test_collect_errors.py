@@ -13,7 +13,8 @@ import pytest
 from stabmon.collect.run import monitor
 from support.servers import Fault, FaultProxy, free_port
 
-from collect_helpers import options, read_folder, week_window
+from support.runs import options
+from collect_helpers import read_folder, week_window
 
 pytestmark = pytest.mark.server
 

@@ -14,7 +14,8 @@ from stabmon.collect.run import monitor
 from stabmon.core.model import format_time
 from support.servers import SimulatedClock
 
-from collect_helpers import options, week_window
+from support.runs import options
+from collect_helpers import week_window
 
 pytestmark = pytest.mark.server
 

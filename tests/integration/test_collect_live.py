@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +15,8 @@ from stabmon.collect.window import make_window
 from stabmon.collect.queries import build_catalogue
 from support.servers import SimulatedClock
 
-from collect_helpers import (LIVE_SERVICE, mismatches, options, read_folder, start_live_prometheus,
-                            start_live_victoria, wait_for_live_data, week_window)
+from support.runs import options
+from collect_helpers import LIVE_SERVICE, mismatches, read_folder, week_window
 
 pytestmark = pytest.mark.server
 
@@ -105,41 +104,3 @@ def test_live_run_with_a_sub_minute_interval(live_backend, tmp_path):
         live = snapshots[window.time_of(k)]
         assert live.values == pytest.approx(again[k].values, rel=1e-9), k
         assert live.values == pytest.approx(ranged[k].values, rel=1e-9), k
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["prometheus", "victoriametrics"])
-def test_server_stopped_and_restarted_mid_run(backend, live_exporter, tmp_path):
-    """Snapshots in the outage are written with the reason; the run goes on and completes."""
-    start = start_live_prometheus if backend == "prometheus" else start_live_victoria
-    server = start(tmp_path / "server", live_exporter)
-    try:
-
-        wait_for_live_data(server.url)
-        window = _live_window(time.time(), seconds_before=0, seconds_after=24)
-        t0 = window.start.timestamp()
-
-        def outage() -> None:
-            time.sleep(max(0.0, t0 + 4 - time.time()))
-            server.stop()
-            time.sleep(max(0.0, t0 + 9 - time.time()))
-            server.start()
-
-        thread = threading.Thread(target=outage, daemon=True)
-        thread.start()
-        out = tmp_path / "run"
-        outcome = monitor(options(server.url, out, window, service=LIVE_SERVICE, retries=1, backoff=0.2, timeout=2))
-        thread.join(timeout=60)
-    finally:
-        server.stop()
-    assert outcome.exit_code == 0
-    snapshots = [s for _, s in sorted(read_folder(out).items())]
-    assert len(snapshots) == window.snapshot_count
-    down = [s for s in snapshots if s.missing_reasons]
-    assert down, "no snapshot fell into the outage"
-    for s in down:
-        assert set(s.missing) == set(s.missing_reasons) and s.alerts is None
-        assert server.url in next(iter(s.missing_reasons.values()))
-    assert snapshots[0].missing == []
-    assert snapshots[-1].missing == [], snapshots[-1].to_dict()
-    assert (out / store.WEEKLY_JSON).exists()

@@ -11,7 +11,8 @@ from stabmon import store
 from stabmon.collect.run import monitor
 from support.servers import SimulatedClock
 
-from collect_helpers import mismatches, options, read_folder, week_window
+from support.runs import options
+from collect_helpers import mismatches, read_folder, week_window
 
 pytestmark = pytest.mark.server
 

@@ -16,8 +16,8 @@ from stabmon.collect.run import monitor
 from stabmon.store import DAY_LATENCY_FILE
 from stabmon.collect.queries import build_catalogue
 
-from collect_helpers import HOSTILE_SERVICE
-from collect_helpers import degraded_days, mismatches, options, read_folder, week_window
+from support.runs import HOSTILE_SERVICE, options
+from collect_helpers import degraded_days, mismatches, read_folder, week_window
 
 pytestmark = pytest.mark.server
 

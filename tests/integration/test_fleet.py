@@ -25,7 +25,8 @@ from stabmon.collect.prom import ConnectionSettings
 from stabmon.store.schemas import validate
 from stabmon.demo.synthetic import generate_fleet, write_fleet_openmetrics
 
-from collect_helpers import HOSTILE_SERVICE, options, week_window
+from support.runs import HOSTILE_SERVICE, options
+from collect_helpers import week_window
 from support.servers import need_binary
 
 pytestmark = pytest.mark.server

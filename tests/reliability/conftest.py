@@ -28,7 +28,7 @@ from support import servers
 from support.servers import need_binary
 from stabmon.demo.synthetic import SyntheticWeek, generate_week, write_fleet_openmetrics
 
-from .reliability_helpers import HOSTILE_SERVICE
+from support.runs import HOSTILE_SERVICE
 
 
 

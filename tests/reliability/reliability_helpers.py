@@ -20,16 +20,10 @@ from typing import Iterable, Mapping
 
 from stabmon.store import schemas
 from stabmon import store
-from stabmon.collect.run import RunOptions
 from stabmon.core.model import Window, parse_time
-from stabmon.collect.prom import ConnectionSettings
-from stabmon.collect.queries import build_catalogue
 
 STABMON = str(Path(sys.executable).with_name("stabmon"))
 
-#: Quotes, braces, a backslash, a newline, PromQL operators and a comment:
-#: everything that would change a naively built query.
-HOSTILE_SERVICE = 'we"ird} or vector(1) # {x=~".*"}\\ \n[w]'
 
 #: Schema of each kind of file in a run folder, by name.
 SCHEMA_BY_NAME = {
@@ -118,17 +112,6 @@ class Running:
     def __exit__(self, *exc) -> None:
         self.kill_group()
         self._log.close()
-
-
-def options(url: str, out_dir: Path, window: Window, *, baseline=None, service: str = "checkout",
-            connection: ConnectionSettings | None = None, **kw) -> RunOptions:
-    """RunOptions of an in-process run (no credentials from the environment)."""
-    return RunOptions(
-        out_dir=Path(out_dir), window=window,
-        catalogue=build_catalogue(service=service, interval_seconds=window.interval_minutes * 60),
-        connection=connection or ConnectionSettings.from_env(url, env={}),
-        baseline=baseline, service=service, progress=False, **kw,
-    )
 
 
 def _strict_json(text: str):

@@ -27,7 +27,8 @@ from stabmon import store
 from stabmon.collect.run import monitor
 from stabmon.collect.window import make_window
 
-from .reliability_helpers import Running, check_folder, monitor_args, options, run_cli
+from support.runs import options
+from .reliability_helpers import Running, check_folder, monitor_args, run_cli
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

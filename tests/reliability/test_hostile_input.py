@@ -22,7 +22,8 @@ from stabmon.collect.window import make_window
 from stabmon.core.model import METRIC_FIELDS
 from stabmon.collect.queries import build_catalogue
 
-from .reliability_helpers import HOSTILE_SERVICE, check_folder, monitor_args, one_line_error, options, run_cli
+from support.runs import HOSTILE_SERVICE, options
+from .reliability_helpers import check_folder, monitor_args, one_line_error, run_cli
 
 pytestmark = pytest.mark.server
 

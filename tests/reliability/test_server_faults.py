@@ -28,7 +28,8 @@ from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
 from support.servers import Fault, SimulatedClock
 
-from .reliability_helpers import check_folder, options
+from support.runs import options
+from .reliability_helpers import check_folder
 
 pytestmark = pytest.mark.server
 
