@@ -210,3 +210,32 @@ def test_all_services_cli_discovers_the_fleet(fleet_prometheus, fleet_weeks, bas
     assert sorted(e["service"] for e in summary["services"]) == sorted(FLEET)
     for name in FLEET:
         assert len(store.iter_snapshot_files(out / service_folder(name))) == 96
+
+
+def test_a_fleet_takes_a_queries_file_like_one_service(fleet_prometheus, fleet_weeks, tmp_path):
+    """``--queries`` with ``{by}`` reads each service's own series in a fleet, as in a single run."""
+    queries = tmp_path / "queries.yaml"
+    # The default `requests`, written once for both shapes, and a deliberately different p95 (a p50).
+    queries.write_text(
+        "requests: 'sum{by}(increase(http_requests_total{sel}[w]))'\n"
+        "p95_latency_ms: '1000 * histogram_quantile(0.50, sum{by:le}(rate(http_request_duration_seconds_bucket{sel}[w])))'\n"
+    )
+    window = week_window(fleet_weeks["alpha"], duration_hours=24)
+    names = ["alpha", "bravo"]
+    fleet_out, single_out = tmp_path / "fleet", tmp_path / "single"
+    catalogue = build_catalogue(label="service", interval_seconds=1800, queries_file=queries)
+    outcome = monitor(RunOptions(out_dir=fleet_out, window=window, catalogue=catalogue, services=names,
+                                 connection=ConnectionSettings.from_env(fleet_prometheus.url, env={}),
+                                 progress=False, jobs=1))
+    assert outcome.exit_code == 0
+    monitor(options(fleet_prometheus.url, single_out, window, service="bravo", queries=queries))
+    fleet_snaps = store.read_snapshots(fleet_out / "bravo").snapshots
+    single_snaps = store.read_snapshots(single_out).snapshots
+    assert len(fleet_snaps) == len(single_snaps) == 48
+    for got, want in zip(fleet_snaps, single_snaps):
+        assert got.values == want.values
+    alpha = store.read_snapshots(fleet_out / "alpha").snapshots
+    assert [s.values["requests"] for s in alpha] == pytest.approx(
+        [s.values["requests"] for s in fleet_weeks["alpha"].snapshots[:48]])
+    # The override took effect: a median is below the default p95.
+    assert all(s.values["p95_latency_ms"] < s.values["p99_latency_ms"] for s in alpha)

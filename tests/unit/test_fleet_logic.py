@@ -197,3 +197,21 @@ def test_fleet_notebook_runs_on_a_fleet_folder_and_is_stored_thin(tmp_path):
                              parameters={"fleet_dir": str(tmp_path / "fleet")}, progress_bar=False)
     text = json.dumps(nb["cells"][-1]["outputs"])
     assert "svc-03" in text
+
+
+def test_one_queries_file_serves_one_service_and_a_fleet(tmp_path):
+    """``{by}`` groups an override by the service label in a fleet and disappears for one service."""
+    queries = tmp_path / "queries.yaml"
+    queries.write_text("requests: 'sum{by}(increase(my_requests_total{sel}[w]))'\n"
+                       "p99_latency_ms: '1000 * histogram_quantile(0.99, sum{by:le}(rate(my_bucket{sel}[w])))'\n")
+    single = build_catalogue(service="a", interval_seconds=600, queries_file=queries)
+    fleet = build_catalogue(label="service", interval_seconds=600, queries_file=queries)
+    assert single.expression("requests") == 'sum(increase(my_requests_total{service="a"}[10m]))'
+    assert fleet.expression("requests", ["a", "b"]) == (
+        'sum by (service) (increase(my_requests_total{service=~"a|b"}[10m]))')
+    assert fleet.expression("p99_latency_ms", ["a"]) == (
+        '1000 * histogram_quantile(0.99, sum by (service, le) (rate(my_bucket{service=~"a"}[10m])))')
+    assert single.expression("p99_latency_ms") == (
+        '1000 * histogram_quantile(0.99, sum by (le) (rate(my_bucket{service="a"}[10m])))')
+    # The fleet service's own run.json records the single-service form of the same file.
+    assert fleet.for_target("a").expression("requests") == single.expression("requests")
