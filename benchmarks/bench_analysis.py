@@ -22,7 +22,9 @@ import tracemalloc
 from pathlib import Path
 
 from stabmon import store
-from stabmon.core.analysis import aggregate_days, apply_drift, weekly_summary
+from stabmon.core.daily import aggregate_days
+from stabmon.core.drift import apply_drift
+from stabmon.core.weekly import weekly_summary
 from stabmon.store.rebuild import rebuild_summaries
 from stabmon.demo.synthetic import generate_week
 

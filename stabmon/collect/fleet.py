@@ -350,7 +350,7 @@ class FleetCollector:
                             "metric are not logged)", name, service, format_time(ts))
         baseline = self.baselines.get(service)
         if baseline is not None:
-            from stabmon.core.analysis import compute_drift
+            from stabmon.core.drift import compute_drift
 
             drift, warnings = compute_drift(snapshot.values, baseline)
             snapshot.drift_percent = drift
@@ -1376,7 +1376,7 @@ def build_demo_fleet(out_dir: str | Path, services: int = 6, *, seed: int = 42,
     dict
         The fleet summary.
     """
-    from stabmon.core.analysis import apply_drift
+    from stabmon.core.drift import apply_drift
     from stabmon.demo.synthetic import generate_week
 
     out_dir = Path(out_dir)

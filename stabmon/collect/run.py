@@ -167,7 +167,7 @@ class Collector:
             if name not in reasons and name != "alerts":
                 self._warn_missing(name, ts, self.catalogue.expression(name))
         if self.baseline is not None:
-            from stabmon.core.analysis import compute_drift
+            from stabmon.core.drift import compute_drift
 
             drift, warnings = compute_drift(snapshot.values, self.baseline)
             snapshot.drift_percent = drift

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stabmon.core.analysis import GRADE_WORDS
+from stabmon.core.score import GRADE_WORDS
 
 
 def _pct(value: float | None, digits: int = 2) -> str:

@@ -30,8 +30,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator
 
-from stabmon.core.model import METRIC_FIELDS
-from stabmon.report.rundata import METRIC_LABELS, METRIC_UNITS, interval_spans
+from stabmon.core.model import METRIC_FIELDS, METRIC_LABELS
+from stabmon.report.rundata import METRIC_UNITS, interval_spans
 
 #: Line colours of the signals (colour-blind safe Okabe-Ito palette).
 SIGNAL_COLORS: dict[str, str] = {

@@ -29,12 +29,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from stabmon.core import analysis, paths
+from stabmon.core import paths
 from stabmon import store
 from stabmon.core.baseline import baseline_from_run_info
 from stabmon.core.errors import InputError, StoreError
-from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
+from stabmon.core.daily import aggregate_days
+from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, METRIC_LABELS, SEVERITIES, Snapshot, Window, parse_time
 from stabmon.core.settings import Settings
+from stabmon.core.weekly import weekly_summary
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,6 @@ METRIC_UNITS: dict[str, str] = {
     "cpu_percent": "% of CPU limit",
     "memory_percent": "% of memory limit",
 }
-
-#: Human names of the metrics (the analysis module's labels).
-METRIC_LABELS: dict[str, str] = dict(analysis.METRIC_LABELS)
 
 #: Columns of the daily table, in display order.
 DAILY_COLUMNS: tuple[str, ...] = (
@@ -294,8 +293,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
         # the files on disk stay what the pipeline wrote.
         from stabmon.store.rebuild import read_day_latency
 
-        daily_docs = analysis.aggregate_days(snapshots, window, settings, day_latency=read_day_latency(folder))
-        weekly = analysis.weekly_summary(daily_docs, window, baseline, settings, service=service)
+        daily_docs = aggregate_days(snapshots, window, settings, day_latency=read_day_latency(folder))
+        weekly = weekly_summary(daily_docs, window, baseline, settings, service=service)
         if changed:
             notes.append(
                 "figures recomputed with thresholds that differ from the run's: "

@@ -19,7 +19,7 @@ import pandas as pd
 
 from stabmon.core import markdown as weekly_md
 from stabmon.report import retrospective
-from stabmon.core.analysis import GRADE_WORDS
+from stabmon.core.score import GRADE_WORDS
 from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
 
 # Parentheses, "!" and "#" only matter next to characters escaped here or at

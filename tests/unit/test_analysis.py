@@ -7,19 +7,12 @@ from datetime import timedelta
 import pytest
 from factories import START, make_snapshot, week_of
 
-from stabmon.core.analysis import (
-    DayContext,
-    aggregate_day,
-    aggregate_days,
-    alert_episodes,
-    availability_trend,
-    compute_drift,
-    grade_for,
-    latency_trend,
-    resource_trend,
-    stability_score,
-    weekly_summary,
-)
+from stabmon.core.alerts import alert_episodes
+from stabmon.core.daily import DayContext, aggregate_day, aggregate_days
+from stabmon.core.drift import compute_drift
+from stabmon.core.score import grade_for, stability_score
+from stabmon.core.trends import availability_trend, latency_trend, resource_trend
+from stabmon.core.weekly import weekly_summary
 from stabmon.core.model import Alert, Baseline, Window
 from stabmon.core.settings import Settings
 

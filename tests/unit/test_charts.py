@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from factories import START, at, make_snapshot
-from stabmon.core import analysis
+from stabmon.core.daily import aggregate_days
+from stabmon.core.weekly import weekly_summary
 from stabmon.report import charts, rundata
 from stabmon.core.model import Alert, Baseline, Window
 
@@ -107,7 +108,7 @@ def _episodes(alertname: str = "HighErrorRate", severity: str = "critical") -> p
     alert = Alert(alertname=alertname, severity=severity, labels={"alertname": alertname, "severity": severity,
                                                                   "pod": "api-1"})
     snapshots = [make_snapshot(t, alerts=[alert] if 10 <= k <= 12 else []) for k, t in enumerate(DAY.times())]
-    daily = analysis.aggregate_days(snapshots, DAY)
+    daily = aggregate_days(snapshots, DAY)
     return rundata.episodes_frame(daily, DAY)
 
 
@@ -164,8 +165,8 @@ def _week():
         values = {"availability": 99.0, "error_rate": 1.0} if day == 2 and k % 24 < 6 else {}
         snapshots.append(make_snapshot(ts, drift={"cpu_percent": 5.0 * day, "availability": 0.1}, **values))
     baseline = Baseline(timestamp=START - timedelta(hours=6), values={"availability": 99.95, "cpu_percent": 40.0})
-    daily = analysis.aggregate_days(snapshots, WEEK)
-    weekly = analysis.weekly_summary(daily, WEEK, baseline)
+    daily = aggregate_days(snapshots, WEEK)
+    weekly = weekly_summary(daily, WEEK, baseline)
     return rundata.snapshots_frame(snapshots, WEEK), rundata.daily_frame(daily), weekly
 
 
