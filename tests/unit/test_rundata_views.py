@@ -100,12 +100,6 @@ def test_prometheus_text_is_escaped_in_html_and_markdown(run_dir):
     assert "pod=a\\|b" in table  # a pipe in a label does not split the Markdown cell
 
 
-def test_md_escape():
-    assert views.md_escape("a*b_c|[x]") == "a\\*b\\_c\\|\\[x\\]"
-    assert views.md_escape("# not a heading") == "\\# not a heading"
-    assert views.md_escape("<b>&</b>") == "&lt;b&gt;&amp;&lt;/b&gt;"
-
-
 def test_blocks_render_for_jupyter():
     block = views.bullets(["check <this>"], checklist=True)
     assert block._repr_markdown_() == "- [ ] check &lt;this&gt;"
