@@ -30,7 +30,7 @@ from stabmon.collect.fleet import (
 )
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.store.schemas import validate
-from stabmon.demo.synthetic import generate_fleet, write_fleet_openmetrics
+from support.synthetic_export import generate_fleet, write_fleet_openmetrics
 
 from collect_helpers import HOSTILE_SERVICE, options, week_window
 from support.servers import need_binary

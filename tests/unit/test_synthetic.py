@@ -1,7 +1,7 @@
 """The synthetic week: deterministic, realistic, and what PromQL would say about it.
 
 The degradation rule and the PromQL evaluation below are written here, on
-purpose independently of ``stabmon.analysis`` and of the generator's numpy
+purpose independently of ``stabmon.core`` and of the generator's numpy
 code, so a bug in either side shows up as a disagreement.
 """
 
@@ -19,15 +19,10 @@ from statistics import fmean
 
 import pytest
 
+from support.synthetic_export import generate_fleet, generate_week, write_fleet_openmetrics
+
 from stabmon.core.model import METRIC_FIELDS, Snapshot, Window
-from stabmon.demo.synthetic import (
-    DEFAULT_START,
-    SCENARIOS,
-    SyntheticWeek,
-    generate_fleet,
-    generate_week,
-    write_fleet_openmetrics,
-)
+from stabmon.demo.synthetic import DEFAULT_START, SCENARIOS, SyntheticWeek
 
 PERCENT_FIELDS = ("availability", "error_rate", "cpu_percent", "memory_percent")
 
