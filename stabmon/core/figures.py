@@ -1,8 +1,9 @@
 """How the summaries compute and cite figures.
 
-One rule lives here: a missing value (``None``) is left out of a mean, a
-maximum or a minimum, never treated as 0, and a figure made of no value at
-all is ``None`` (shown as "n/a").
+The missing-data rules live here: a missing value (``None``) is left out of
+a mean, a maximum or a minimum, never treated as 0, and a figure made of no
+value at all is ``None`` (shown as "n/a"); a day without snapshots is left
+out of every weekly figure.
 """
 
 from __future__ import annotations
