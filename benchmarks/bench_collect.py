@@ -22,14 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test servers live in tests/support
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test tools live in tests/support
 from support import servers  # noqa: E402
+from support.synthetic_export import generate_week  # noqa: E402
 from stabmon.collect.collector import Collector
 from stabmon.collect.run import RunOptions, monitor
 from stabmon.collect.window import make_window
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
 from stabmon.collect.queries import build_catalogue
-from stabmon.demo.synthetic import generate_week
 
 
 def seed_method(url: str, catalogue, window) -> tuple[float, int]:

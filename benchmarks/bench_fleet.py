@@ -32,10 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test servers live in tests/support
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test tools live in tests/support
 from support import servers  # noqa: E402
+from support.synthetic_export import generate_fleet, write_fleet_openmetrics  # noqa: E402
 from stabmon.core.paths import OUTPUTS_DIR
-from stabmon.demo.synthetic import DEFAULT_START, generate_fleet, write_fleet_openmetrics
+from stabmon.demo.synthetic import DEFAULT_START
 
 SCENARIO_CYCLE = ("healthy",) * 7 + ("incident", "healthy", "latency_regression")
 

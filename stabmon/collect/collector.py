@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 from stabmon.collect.prom import PrometheusClient, Series, UnreachableError
 from stabmon.collect.queries import DAY_QUERIES, SNAPSHOT_QUERIES, QueryCatalogue
-from stabmon.core.analysis import compute_drift  # moves to core.drift
+from stabmon.core.drift import compute_drift
 from stabmon.core.errors import QueryError
 from stabmon.core.model import Alert, Baseline, Snapshot, Window, format_time
 

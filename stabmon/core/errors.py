@@ -35,7 +35,3 @@ class StoreError(StabmonError):
 
 class ReportError(StabmonError):
     """A notebook failed while rendering the reports."""
-
-
-class Interrupted(StabmonError):
-    """The run was interrupted (SIGINT or SIGTERM); exit code 130."""

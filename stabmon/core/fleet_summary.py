@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from stabmon.core.model import Window, format_time
+from stabmon.core.text import md_code, md_escape
 
 #: The label that names a service when none is given (``--service-label``).
 DEFAULT_SERVICE_LABEL = "service"
@@ -91,10 +92,6 @@ def build_fleet_summary(entries: Sequence[dict[str, Any]], window: Window, *, se
     }
 
 
-def _md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def fleet_summary_markdown(summary: dict[str, Any]) -> str:
     """``fleet_summary.md``: the verdict and the ranked table."""
     window = summary["window"]
@@ -108,12 +105,12 @@ def fleet_summary_markdown(summary: dict[str, Any]) -> str:
     ]
     rollback = summary["rollback_recommended"]
     if rollback:
-        lines.append(f"**Roll back ({len(rollback)}):** " + ", ".join(f"`{_md_cell(s)}`" for s in rollback))
+        lines.append(f"**Roll back ({len(rollback)}):** " + ", ".join(md_code(s) for s in rollback))
     else:
         lines.append("**No service needs a rollback.**")
     if summary.get("no_data"):
         lines.append("")
-        lines.append("**No data:** " + ", ".join(f"`{_md_cell(s)}`" for s in summary["no_data"]))
+        lines.append("**No data:** " + ", ".join(md_code(s) for s in summary["no_data"]))
     shards = summary.get("shards")
     if shards and shards.get("missing"):
         lines += ["", f"**Incomplete:** shards {', '.join(map(str, shards['missing']))} of {shards['count']} missing."]
@@ -124,9 +121,9 @@ def fleet_summary_markdown(summary: dict[str, Any]) -> str:
         days = ", ".join(str(d) for d in entry["degraded_days"]) or "-"
         reasons = "; ".join(entry["rollback_reasons"]) or ("no data" if entry.get("no_data") else "-")
         lines.append(
-            f"| {entry['rank']} | {_md_cell(entry['service'])} | {score} | {entry['stability_grade'] or '-'} | "
-            f"{'YES' if entry['rollback_recommended'] else 'no'} | {days} | {_md_cell(reasons)} |"
+            f"| {entry['rank']} | {md_escape(entry['service'])} | {score} | {entry['stability_grade'] or '-'} | "
+            f"{'YES' if entry['rollback_recommended'] else 'no'} | {days} | {md_escape(reasons)} |"
         )
     for warning in summary.get("warnings") or []:
-        lines.append(f"\n> warning: {_md_cell(warning)}")
+        lines.append(f"\n> warning: {md_escape(warning)}")
     return "\n".join(lines) + "\n"

@@ -41,6 +41,22 @@ DRIFT_METRICS: tuple[str, ...] = (
 
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 
+#: Display names of the metrics in warnings, reasons, recommendations and charts.
+METRIC_LABELS: dict[str, str] = {
+    "availability": "availability",
+    "error_rate": "error rate",
+    "requests": "requests",
+    "errors": "errors",
+    "p95_latency_ms": "p95 latency",
+    "p99_latency_ms": "p99 latency",
+    "cpu_percent": "CPU",
+    "memory_percent": "memory",
+    "alerts": "alerts",
+}
+
+#: ``_metadata.schema_version`` of the daily and weekly summary documents.
+SCHEMA_VERSION = "1.1"
+
 
 def utc(ts: datetime) -> datetime:
     """Return ``ts`` as an aware UTC datetime (naive input is taken as UTC)."""

@@ -5,10 +5,10 @@ the generator draws the requests served (diurnal traffic with noise), their
 status codes, their latencies (as histogram buckets), the CPU seconds used and
 the memory working set, and keeps counters as cumulative values the way an
 exporter would expose them. The snapshots are then computed from those series
-with the contract's default PromQL rules (section 2), so the same week can be
-written as OpenMetrics (for ``promtool tsdb create-blocks-from openmetrics``)
-or as VictoriaMetrics import lines and queried back with the default
-expressions, giving the same numbers as :attr:`SyntheticWeek.snapshots`.
+with the contract's default PromQL rules (section 2), so the same week, written
+out as OpenMetrics or VictoriaMetrics import lines (the test tools in
+``tests/support/synthetic_export.py``) and queried back with the default
+expressions, gives the same numbers as :attr:`SyntheticWeek.snapshots`.
 
 Scrapes are aligned on the snapshot grid (``t_k`` is a scrape time and the
 interval is a whole number of scrapes), so Prometheus 2.x (whose range
@@ -18,10 +18,9 @@ exact increase ``C(t_k) - C(t_k - interval)`` without extrapolation.
 Prometheus 3.x (left-open ranges) extrapolates over the one missing scrape and
 differs by the noise of one scrape out of ``interval / scrape_seconds``.
 
-Only the scrape series of one service are held in memory at a time: a
-:class:`SyntheticWeek` keeps its snapshot values in a compact array and
-regenerates its scrape series (deterministically, from the same seed) when it
-is written out, so a fleet of 1,000 services stays small.
+A :class:`SyntheticWeek` keeps only its snapshot values, in a compact array;
+its scrape series are regenerated (deterministically, from the same seed)
+when it is written out, so a fleet of 1,000 services stays small.
 
 Notes
 -----
@@ -33,14 +32,11 @@ numpy version; numpy does not promise the same streams across versions.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -53,8 +49,6 @@ __all__ = [
     "PlantedFacts",
     "SyntheticWeek",
     "generate_week",
-    "generate_fleet",
-    "write_fleet_openmetrics",
 ]
 
 #: A fixed Monday midnight UTC, so a week generated without ``start`` is reproducible.
@@ -220,43 +214,6 @@ class SyntheticWeek:
             Snapshot(timestamp=ts, values=dict(zip(METRIC_FIELDS, row)), alerts=list(alerts))
             for ts, row, alerts in zip(times, rows, self._alerts)
         ]
-
-    def snapshot_values(self) -> dict[str, np.ndarray]:
-        """Snapshot values as arrays (metric -> float array over ``k``), no objects built."""
-        return {name: self._values[:, i].copy() for i, name in enumerate(METRIC_FIELDS)}
-
-    def write_openmetrics(self, path: str | os.PathLike[str]) -> None:
-        """Write the week's scrape series as OpenMetrics text with timestamps.
-
-        Timestamps are in seconds; the file ends with ``# EOF``. Each metric
-        family is written once, its series one after the other with rising
-        timestamps, as ``promtool tsdb create-blocks-from openmetrics``
-        requires. The file is written to a temporary name and renamed, so a
-        reader never sees half of it.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Target file.
-        """
-        write_fleet_openmetrics([self], path)
-
-    def iter_vm_import_lines(self) -> Iterator[str]:
-        """Yield the week's samples as Prometheus text lines with millisecond timestamps.
-
-        The format of VictoriaMetrics' ``/api/v1/import/prometheus``. Every
-        line ends with ``"\\n"``, so ``"".join(...)`` is a request body and the
-        generator can be streamed as one (encode each line).
-
-        Yields
-        ------
-        str
-            ``name{labels} value timestamp_ms\\n``.
-        """
-        scrapes = _simulate(self._spec)
-        ts_ms = [str(t) for t in scrapes.times_ms.tolist()]
-        for series in scrapes.series:
-            yield from _series_text(series, ts_ms).splitlines(keepends=True)
 
 
 # ---------------------------------------------------------------------------
@@ -848,100 +805,3 @@ def _baseline(spec: _Spec) -> Baseline:
     start = spec.window.start
     return Baseline(timestamp=start - timedelta(hours=6), values=kpis, service=spec.service,
                     window={"start": format_time(start - timedelta(days=1)), "end": format_time(start)})
-
-
-def generate_fleet(services: dict[str, str] | Iterable[tuple[str, str]], **kw: Any) -> list[SyntheticWeek]:
-    """Generate several services' runs over the same window.
-
-    Parameters
-    ----------
-    services : dict or iterable of (name, scenario)
-        Service name -> scenario, in output order.
-    **kw
-        Passed to :func:`generate_week` (``start``, ``duration_hours``,
-        ``interval_minutes``, ``seed``, ``scrape_seconds``). Each service's
-        noise is drawn from ``(seed, name)``, so services differ and one
-        service's data does not depend on the others in the fleet.
-
-    Returns
-    -------
-    list of SyntheticWeek
-
-    Raises
-    ------
-    ValueError
-        When a service name appears twice or a scenario is unknown.
-    """
-    if "service" in kw or "scenario" in kw:
-        raise ValueError("service and scenario come from `services`")
-    pairs = list(services.items()) if isinstance(services, dict) else [tuple(p) for p in services]
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise ValueError("service names must be unique")
-    return [generate_week(scenario, service=name, **kw) for name, scenario in pairs]
-
-
-# ---------------------------------------------------------------------------
-# text output
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _series_text(series: _Series, timestamps: list[str]) -> str:
-    """All samples of one series, one line each (``name{labels} value ts``)."""
-    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in series.labels)
-    prefix = f"{series.name}{{{labels}}} "
-    values = series.values.astype(np.int64) if series.integer else series.values
-    ts = timestamps if series.index is None else [timestamps[i] for i in series.index.tolist()]
-    return "".join([f"{prefix}{v} {t}\n" for v, t in zip(values.tolist(), ts)])
-
-
-def _seconds_strings(times_ms: np.ndarray) -> list[str]:
-    if np.all(times_ms % 1000 == 0):
-        return [str(t) for t in (times_ms // 1000).tolist()]
-    return [f"{t / 1000:.3f}" for t in times_ms.tolist()]
-
-
-def write_fleet_openmetrics(weeks: Iterable[SyntheticWeek], path: str | os.PathLike[str]) -> None:
-    """Write several services' weeks into one OpenMetrics file.
-
-    Each metric family appears once (``# HELP``/``# TYPE`` then every
-    service's series), timestamps in seconds, ``# EOF`` at the end. Each week
-    is simulated once and its series are spread over one temporary file per
-    family, which are then concatenated: memory holds one service at a time.
-    The target is written under a temporary name and renamed.
-
-    Parameters
-    ----------
-    weeks : iterable of SyntheticWeek
-        The services to write (e.g. from :func:`generate_fleet`).
-    path : str or path-like
-        Target file.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
-        parts = [open(Path(tmp) / f"{i:02d}.om", "w", encoding="utf-8") for i in range(len(_FAMILIES))]
-        try:
-            for week in weeks:
-                scrapes = _simulate(week._spec)
-                ts = _seconds_strings(scrapes.times_ms)
-                for series in scrapes.series:
-                    parts[series.family].write(_series_text(series, ts))
-                del scrapes
-        finally:
-            for part in parts:
-                part.close()
-        staging = Path(tmp) / "out.om"
-        with open(staging, "w", encoding="utf-8") as out:
-            for i, (family, kind, help_text) in enumerate(_FAMILIES):
-                out.write(f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n")
-                with open(Path(tmp) / f"{i:02d}.om", encoding="utf-8") as part:
-                    while chunk := part.read(1 << 20):
-                        out.write(chunk)
-            out.write("# EOF\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staging, target)

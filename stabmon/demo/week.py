@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from stabmon import store
-from stabmon.core.analysis import apply_drift
+from stabmon.core.drift import apply_drift
 from stabmon.core.model import format_time
 from stabmon.store.rebuild import RebuildResult, rebuild_summaries
 from stabmon.core.settings import Settings

@@ -16,6 +16,7 @@ available" instead of drawing an empty frame.
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -30,8 +31,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator
 
-from stabmon.core.model import METRIC_FIELDS
-from stabmon.report.rundata import METRIC_LABELS, METRIC_UNITS, interval_spans
+from stabmon.core.model import METRIC_FIELDS, METRIC_LABELS
+from stabmon.report.rundata import METRIC_UNITS, interval_spans
 
 #: Line colours of the signals (colour-blind safe Okabe-Ito palette).
 SIGNAL_COLORS: dict[str, str] = {
@@ -67,8 +68,6 @@ WIDE = (11.0, 3.6)
 
 def figure_png(figure: Figure, dpi: float = 80.0) -> bytes:
     """The figure as PNG bytes (what a notebook shows)."""
-    import io
-
     buffer = io.BytesIO()
     # No bbox_inches="tight": the figures use constrained layout, so it would
     # only redraw every chart a second time.
@@ -85,7 +84,7 @@ def show_in_notebook(dpi: float = 80.0) -> None:
     IPython it does nothing.
     """
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # 0.1 s to import: only in a notebook kernel, where it is loaded already
     except ImportError:  # pragma: no cover - IPython ships with ipykernel
         return
     shell = get_ipython()

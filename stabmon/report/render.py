@@ -217,6 +217,7 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> 
         When a cell fails or times out (the partial notebook is kept as
         ``<name>.failed.ipynb``) or the kernel cannot be started.
     """
+    # The notebook stack takes seconds to import; every `stabmon` command imports this module.
     import nbformat
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -268,7 +269,7 @@ def _quiet_kernel_manager() -> type:
     shutdown) would otherwise interleave with the progress bar; what a cell
     prints still reaches the notebook through the kernel's iopub channel.
     """
-    from jupyter_client import AsyncKernelManager
+    from jupyter_client import AsyncKernelManager  # notebook stack: only when a notebook runs
 
     class QuietKernelManager(AsyncKernelManager):
         async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]
@@ -291,7 +292,7 @@ def _keep_partial(scratch: Path, failed: Path) -> Path | None:
 
 def export_html(nb: Any, title: str) -> str:
     """Single-file HTML: code hidden, images embedded as ``data:`` URIs, no prompts."""
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # notebook stack: only when a report is exported
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             exclude_anchor_links=True, embed_images=True, log=_EXPORT_LOG)
@@ -307,6 +308,7 @@ def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]
     (text, images)
         The Markdown and a mapping of relative image path to PNG bytes.
     """
+    # notebook stack: only when a report is exported
     from nbconvert import MarkdownExporter
     from traitlets.config import Config
 
@@ -398,7 +400,7 @@ def render_reports(
         every other notebook is still rendered, the message names each
         failing notebook and cell.
     """
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # 0.15 s to import: only when reports are rendered
 
     started = time.perf_counter()
     run_dir = Path(out_dir).expanduser().resolve()

@@ -29,12 +29,15 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from stabmon.core import analysis, paths
+from stabmon.core import paths
 from stabmon import store
 from stabmon.core.baseline import baseline_from_run_info
+from stabmon.core.daily import aggregate_days
 from stabmon.core.errors import InputError, StoreError
 from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
 from stabmon.core.settings import Settings
+from stabmon.core.weekly import weekly_summary
+from stabmon.store.rebuild import infer_window, rebuild_summaries
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,6 @@ METRIC_UNITS: dict[str, str] = {
     "cpu_percent": "% of CPU limit",
     "memory_percent": "% of memory limit",
 }
-
-#: Human names of the metrics (the analysis module's labels).
-METRIC_LABELS: dict[str, str] = dict(analysis.METRIC_LABELS)
 
 #: Columns of the daily table, in display order.
 DAILY_COLUMNS: tuple[str, ...] = (
@@ -215,14 +215,13 @@ def ensure_demo_run(path: str | Path = paths.DEFAULT_DEMO_DIR, *, scenario: str 
     """
     path = Path(path).resolve()
     if not store.iter_snapshot_files(path):
-        from stabmon.demo.week import run_demo_week  # the synthetic generator is only needed here
+        # The synthetic generator (scipy.special) costs 0.3 s to import: only for an empty folder.
+        from stabmon.demo.week import run_demo_week
 
         log.info("writing the demo week into %s", path)
         # fsync is pointless for a regenerable demo and costs seconds on slow disks.
         run_demo_week(path, scenario=scenario, seed=seed, fsync=False)
     elif not (path / store.WEEKLY_JSON).exists():
-        from stabmon.store.rebuild import rebuild_summaries
-
         rebuild_summaries(path)
     return path
 
@@ -275,8 +274,6 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
             interval_minutes=float(weekly["interval_minutes"]),
         )
     else:
-        from stabmon.store.rebuild import infer_window
-
         window = infer_window(snapshots_read)
         notes.append("no run.json: window inferred from the snapshot times")
     baseline = baseline_from_run_info(info)
@@ -292,8 +289,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     if weekly is None or changed:
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
-        daily_docs = analysis.aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
-        weekly = analysis.weekly_summary(daily_docs, window, baseline, settings, service=service)
+        daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
+        weekly = weekly_summary(daily_docs, window, baseline, settings, service=service)
         if changed:
             notes.append(
                 "figures recomputed with thresholds that differ from the run's: "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -19,19 +18,9 @@ import pandas as pd
 
 from stabmon.core import markdown as weekly_md
 from stabmon.report import retrospective
-from stabmon.core.analysis import GRADE_WORDS
+from stabmon.core.score import GRADE_WORDS
+from stabmon.core.text import md_escape
 from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
-
-# Parentheses, "!" and "#" only matter next to characters escaped here or at
-# the start of a line, so escaping these is enough and keeps the .md readable.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-
-def md_escape(text: Any) -> str:
-    """Escape text for Markdown: HTML specials as entities, Markdown specials with a backslash."""
-    value = html.escape(str(text), quote=False)
-    value = _MD_SPECIAL.sub(r"\\\1", value).replace("\r", " ").replace("\n", " ")
-    return "\\" + value if value[:1] in ("#", "+", "-", ">") else value
 
 
 def html_escape(text: Any) -> str:

@@ -14,12 +14,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from stabmon.core import analysis, anomaly, budget, compare, markdown
+from stabmon.core import anomaly, budget, compare, markdown
 from stabmon import store
 from stabmon.core.baseline import baseline_from_run_info
+from stabmon.core.daily import aggregate_days
+from stabmon.core.drift import apply_drift, compute_drift
 from stabmon.core.errors import StoreError
 from stabmon.core.model import Baseline, Snapshot, Window
 from stabmon.core.settings import Settings
+from stabmon.core.weekly import weekly_summary
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +120,13 @@ def rebuild_summaries(
     if len(snapshots) < len(folder.snapshots):
         warnings.append(f"{len(folder.snapshots) - len(snapshots)} snapshots outside the window's times ignored")
     if recompute_drift:
-        warnings.extend(analysis.apply_drift(snapshots, baseline))
+        warnings.extend(apply_drift(snapshots, baseline))
     elif baseline is not None:
         # Zero baselines are skipped when drift is computed; say so in every day.
-        warnings.extend(analysis.compute_drift(dict.fromkeys(baseline.values, 1.0), baseline)[1])
+        warnings.extend(compute_drift(dict.fromkeys(baseline.values, 1.0), baseline)[1])
 
     day_latency = store.read_day_latency(out_dir)
-    all_daily = analysis.aggregate_days(
+    all_daily = aggregate_days(
         snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
     )
     result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
@@ -153,7 +156,7 @@ def rebuild_summaries(
         store.write_json_atomic(path, daily, schema="daily")
         result.files.append(path)
     if weekly:
-        summary = analysis.weekly_summary(
+        summary = weekly_summary(
             all_daily, window, baseline, settings, generated_at=generated_at, service=service,
             anomalies=events, burndown=burndown, comparison=comparison,
         )

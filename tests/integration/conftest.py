@@ -21,7 +21,7 @@ import pytest
 from support import servers
 from support.servers import need_binary
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
-from stabmon.demo.synthetic import generate_week, write_fleet_openmetrics
+from support.synthetic_export import generate_week, write_fleet_openmetrics
 
 from support.runs import HOSTILE_SERVICE
 from collect_helpers import LIVE_SERVICE, start_live_prometheus, start_live_victoria, wait_for_live_data

@@ -23,7 +23,7 @@ from stabmon.store import FLEET_RUN_FILE, FLEET_SUMMARY_JSON, FLEET_SUMMARY_MD, 
 from stabmon.store.fleet import merge_fleet
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.store.schemas import validate
-from stabmon.demo.synthetic import generate_fleet, write_fleet_openmetrics
+from support.synthetic_export import generate_fleet, write_fleet_openmetrics
 
 from support.runs import HOSTILE_SERVICE, options
 from collect_helpers import week_window

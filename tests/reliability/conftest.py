@@ -26,7 +26,8 @@ import pytest
 
 from support import servers
 from support.servers import need_binary
-from stabmon.demo.synthetic import SyntheticWeek, generate_week, write_fleet_openmetrics
+from support.synthetic_export import write_fleet_openmetrics
+from stabmon.demo.synthetic import SyntheticWeek, generate_week
 
 from support.runs import HOSTILE_SERVICE
 

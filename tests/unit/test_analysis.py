@@ -7,24 +7,19 @@ from datetime import timedelta
 import pytest
 from factories import START, make_snapshot, week_of
 
-from stabmon.core.analysis import (
-    DayContext,
-    aggregate_day,
-    aggregate_days,
-    alert_episodes,
-    availability_trend,
-    compute_drift,
-    grade_for,
-    latency_trend,
-    resource_trend,
-    stability_score,
-    weekly_summary,
-)
+from stabmon.core.alerts import alert_episodes
+from stabmon.core.daily import DayContext, aggregate_day, aggregate_days
+from stabmon.core.drift import compute_drift
+from stabmon.core.score import grade_for, stability_score
+from stabmon.core.trends import availability_trend, latency_trend, resource_trend
+from stabmon.core.weekly import weekly_summary
 from stabmon.core.model import Alert, Baseline, Window
 from stabmon.core.settings import Settings
 
 DAY = Window(start=START, duration_hours=24, interval_minutes=30)
 WEEK = Window(start=START, duration_hours=168, interval_minutes=30)
+#: 24 h at the 30-minute interval of DAY and WEEK.
+PER_DAY = 48
 
 
 def day_summary(snapshots, window=DAY, day=1, settings=Settings()):
@@ -37,9 +32,9 @@ def day_summary(snapshots, window=DAY, day=1, settings=Settings()):
 
 class TestTimeline:
     def test_week_at_30_minutes_has_336_snapshots_48_a_day(self):
-        assert WEEK.snapshot_count == 336
+        assert WEEK.snapshot_count == 7 * PER_DAY == 336
         assert WEEK.day_count == 7
-        assert [WEEK.expected_snapshots(d) for d in range(1, 8)] == [48] * 7
+        assert [WEEK.expected_snapshots(d) for d in range(1, 8)] == [PER_DAY] * 7
         # Seed layout: day 1 holds 00:00 ... 23:30.
         assert WEEK.time_of(47) == START + timedelta(hours=23, minutes=30)
         assert WEEK.day_of(WEEK.time_of(47)) == 1
@@ -370,11 +365,12 @@ class TestRollback:
         assert summary["action_items"] == []
 
     def test_availability_below_slo_alone(self):
-        # Every snapshot 99.95 % except day 4 entirely at 99.6 %:
-        # weekly mean of day means = (6*99.95 + 99.6)/7 = 99.9 exactly... use 99.59 to fall below.
+        # Every snapshot 99.95 % except day 4 entirely at 99.59 %: the weekly mean of
+        # day means is (6*99.95 + 99.59)/7 = 99.8986, just below 99.9 (99.6 would give
+        # 99.9 exactly, which does not fire).
         snaps = [make_snapshot(t, availability=99.59 if WEEK.day_of(t) == 4 else 99.95) for t in WEEK.times()]
         summary = _weekly(snaps)
-        assert summary["avg_availability"] == pytest.approx((6 * 99.95 + 99.59) / 7, abs=1e-4)  # 99.8986
+        assert summary["avg_availability"] == pytest.approx((6 * 99.95 + 99.59) / 7, abs=1e-4)
         assert summary["days_with_degradation"] == 1  # only day 4
         assert summary["rollback_recommended"] is True
         assert [e["criterion"] for e in summary["rollback_evidence"]] == ["availability"]
@@ -418,7 +414,7 @@ class TestRollback:
         snaps = [make_snapshot(t) for t in WEEK.times() if WEEK.day_of(t) != 3]
         summary = _weekly(snaps)
         assert summary["missing_days"] == [3]
-        assert summary["total_snapshots"] == 288
+        assert summary["total_snapshots"] == 6 * PER_DAY  # the six days with data
         assert summary["daily_summaries"][2]["_metadata"]["data_completeness"] == "missing"
         assert summary["avg_availability"] == 100.0
 
@@ -438,6 +434,7 @@ class TestRecommendations:
         summary = _weekly(snaps)
         recs = summary["recommendations"]
         assert any("P99 latency above the 500 ms SLO (days 5; peak 650 ms on day 5)" in r for r in recs)
+        # CPU: days 1-3 at 40 %, days 5-7 at 50 % -> (50 - 40) / 40 = +25 % second half vs first.
         assert any("capacity planning" in r and "CPU +25.0%" in r for r in recs)
         assert any("1 critical alert episode(s) fired (days 5)" in r for r in recs)
         assert not any("investigate service health" in r for r in recs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime, timezone
 
 import numpy as np
@@ -17,7 +16,7 @@ from stabmon.core.anomaly import (
     detect_anomalies,
 )
 from stabmon.core.errors import InputError
-from stabmon.core.model import METRIC_FIELDS, Snapshot, Window
+from stabmon.core.model import Snapshot, Window
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -33,6 +32,11 @@ def series_snapshots(values, metric="p95_latency_ms", interval_minutes=30.0):
 #: Hand-math settings: alpha 0.5, no floors, no sigma floor worth mentioning.
 HAND = AnomalySettings(alpha=0.5, warmup=3, min_relative_change={}, min_error_rate_points=0.0,
                        min_sigma_relative=0.0, metrics=("p95_latency_ms",))
+
+#: The hand series 10, 12, 10, 12 then 30 (worked in test_ewma_and_z_worked_by_hand):
+#: before the 30 the EWMA mean is 11.25 and its variance 0.9375.
+SPIKE_EXPECTED = 11.25
+SPIKE_Z = (30 - SPIKE_EXPECTED) / math.sqrt(0.9375)  # 18.75 / 0.96825 = 19.3649
 
 
 def healthy_week(seed: int, days: int = 7, interval: float = 30.0) -> tuple[Window, list[Snapshot]]:
@@ -91,9 +95,8 @@ def test_ewma_and_z_worked_by_hand():
     event = events[0]
     assert event.timestamp == window.time_of(4)
     assert event.value == 30
-    assert event.expected == pytest.approx(11.25)
-    assert event.z_score == pytest.approx(18.75 / math.sqrt(0.9375), abs=1e-4)
-    assert event.z_score == pytest.approx(19.3649, abs=1e-4)
+    assert event.expected == pytest.approx(SPIKE_EXPECTED)
+    assert event.z_score == pytest.approx(SPIKE_Z, abs=1e-4)
     assert (event.severity, event.type, event.day_number) == ("high", "spike", 1)
     # confidence = erf(19.36/sqrt 2) * (0.5 + 0.5 * 1/4) = 1 * 0.625
     assert event.confidence == pytest.approx(0.625)
@@ -123,8 +126,8 @@ def test_missing_values_are_skipped_not_zero():
     events = detect_anomalies(snaps, window, HAND)
     assert len(events) == 1
     assert events[0].timestamp == window.time_of(7)
-    assert events[0].expected == pytest.approx(11.25)
-    assert events[0].z_score == pytest.approx(19.3649, abs=1e-4)
+    assert events[0].expected == pytest.approx(SPIKE_EXPECTED)
+    assert events[0].z_score == pytest.approx(SPIKE_Z, abs=1e-4)
 
 
 def test_severity_thresholds_are_the_seeds():
@@ -178,7 +181,7 @@ def test_planted_spike_found_at_the_right_time_with_the_right_severity(seed):
     event = events[0]
     assert (event.metric, event.type, event.severity) == ("p99_latency_ms", "spike", "high")
     assert event.timestamp == window.time_of(k)
-    assert event.day_number == 4  # k = 150 is 3 days (144 snapshots) + 3 h
+    assert event.day_number == 4  # k = 150 is 3 days (3 x 48 = 144 snapshots) + 3 h
     assert event.value == snaps[k].values["p99_latency_ms"]
 
 
@@ -191,20 +194,27 @@ def test_planted_drop_in_traffic(seed):
     assert [(e.metric, e.type, e.timestamp) for e in events] == [("requests", "drop", window.time_of(k))]
 
 
+#: healthy_week's error rate: Poisson errors at 0.05 % of requests.
+HEALTHY_ERROR_RATE = 0.05
+#: The planted step in error rate, in points.
+ERROR_STEP = 2.0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_step_change_is_one_level_shift(seed):
     window, snaps = healthy_week(seed)
     k0 = 200
     for k in range(k0, window.snapshot_count):
-        snaps[k] = with_values(snaps[k], error_rate=snaps[k].values["error_rate"] + 2.0)
+        snaps[k] = with_values(snaps[k], error_rate=snaps[k].values["error_rate"] + ERROR_STEP)
     events = detect_anomalies(snaps, window)
     error_events = [e for e in events if e.metric == "error_rate"]
     assert len(error_events) == 1, [e.to_dict() for e in error_events]
     event = error_events[0]
     assert (event.type, event.severity) == ("level_shift", "high")
     assert event.timestamp == window.time_of(k0)
-    assert event.value == pytest.approx(2.05, abs=0.05)     # the new level
-    assert event.expected == pytest.approx(0.05, abs=0.05)  # the old one
+    # One snapshot's error rate is the level +- its Poisson noise (about 0.05 points).
+    assert event.value == pytest.approx(HEALTHY_ERROR_RATE + ERROR_STEP, abs=0.05)  # the new level
+    assert event.expected == pytest.approx(HEALTHY_ERROR_RATE, abs=0.05)            # the old one
     assert event.confidence > 0.99
     assert [e for e in events if e.metric != "error_rate" and e.severity != "low"] == []
 
@@ -250,14 +260,15 @@ def test_healthy_noisy_week_has_no_medium_or_high_events(seed):
 
 
 def test_the_floors_are_what_keeps_the_healthy_week_quiet():
-    # Without floors the same weeks raise many medium/high events: the
-    # generator is noisy enough for the test above to fail without them.
+    # Without floors the same weeks raise many medium/high events (about 140
+    # each for these seeds): the generator is noisy enough for the test above
+    # to fail without them. At least one a day is plainly "many".
     bare = AnomalySettings(min_relative_change={}, min_error_rate_points=0.0)
     counts = []
     for seed in range(3):
         window, snaps = healthy_week(seed)
         counts.append(sum(e.severity != "low" for e in detect_anomalies(snaps, window, bare)))
-    assert min(counts) >= 5
+    assert min(counts) >= window.day_count
 
 
 # ---------------------------------------------------------------------------
@@ -319,14 +330,3 @@ def test_daily_anomaly_counts():
     assert counts == {1: {"low": 0, "medium": 0, "high": 1},
                       2: {"low": 0, "medium": 0, "high": 2},
                       3: {"low": 0, "medium": 0, "high": 0}}
-
-
-def test_one_week_of_all_metrics_is_fast():
-    window, snaps = healthy_week(0)
-    settings = AnomalySettings(metrics=METRIC_FIELDS)
-    runs = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        detect_anomalies(snaps, window, settings)
-        runs.append(time.perf_counter() - t0)
-    assert sorted(runs)[2] < 0.1

@@ -84,7 +84,8 @@ def test_not_burning_projects_nothing():
 
 def test_multi_window_burn_rates_at_30_minutes():
     # One day at 30 min, 1,000 requests per snapshot; 5 errors at t_10 and t_11.
-    # 1 h window = 2 snapshots: at t_11 (10/2,000)/0.001 = 5.0; at t_12 (5/2,000)/0.001 = 2.5;
+    # 1 h window = 2 snapshots: at t_10 (5/2,000)/0.001 = 2.5; at t_11 (10/2,000)/0.001 = 5.0;
+    # at t_12 (5/2,000)/0.001 = 2.5;
     # at t_13 0.0. 6 h window = 12 snapshots: at t_12 10/12,000/0.001 = 0.8333; at t_21
     # (window t_10..t_21) still 0.8333; at t_22 (t_11..t_22) 5/12,000/0.001 = 0.4167.
     window = Window(START, duration_hours=24.0, interval_minutes=30.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import matplotlib.dates as mdates
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
@@ -11,7 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from factories import START, at, make_snapshot
-from stabmon.core import analysis
+from stabmon.core.daily import aggregate_days
+from stabmon.core.weekly import weekly_summary
 from stabmon.report import charts, rundata
 from stabmon.core.model import Alert, Baseline, Window
 
@@ -30,13 +32,31 @@ def frame_of(window: Window, **by_index) -> pd.DataFrame:
     return rundata.snapshots_frame(snapshots, window)
 
 
-def shaded_spans(ax) -> list[tuple[float, float]]:
-    # axvspan draws a Rectangle (matplotlib >= 3.9) or a Polygon; both are patches.
-    spans = []
+#: Matplotlib date numbers count days: a drawn edge within a second of a snapshot time is on it.
+ONE_SECOND = 1.0 / 86400.0
+
+
+def patch_extents(ax) -> list[tuple[float, float]]:
+    """x-extent of every patch on ``ax`` (spans, bars), in matplotlib date numbers, left to right."""
+    # axvspan draws a Rectangle (matplotlib >= 3.9) or a Polygon; the patch
+    # transform maps either one's path into data coordinates.
+    extents = []
     for patch in ax.patches:
-        if isinstance(patch, Rectangle) and patch.get_label() != "_nolegend_":
-            spans.append((patch.get_x(), patch.get_x() + patch.get_width()))
-    return spans
+        xs = patch.get_patch_transform().transform(patch.get_path().vertices)[:, 0]
+        extents.append((float(xs.min()), float(xs.max())))
+    return sorted(extents)
+
+
+def at_num(window: Window, k: int) -> float:
+    """Time ``t_k`` as a matplotlib date number."""
+    return float(mdates.date2num(at(window, k)))
+
+
+def assert_extents(ax, expected: list[tuple[float, float]]) -> None:
+    extents = patch_extents(ax)
+    assert len(extents) == len(expected), extents
+    for drawn, wanted in zip(extents, expected):
+        assert drawn == pytest.approx(wanted, rel=0, abs=ONE_SECOND)
 
 
 def new_ax():
@@ -54,7 +74,9 @@ def test_availability_draws_on_the_given_ax_and_returns_its_figure():
     assert "UTC" in ax.get_xlabel()
     labels = [line.get_label() for line in ax.get_lines()]
     assert "availability" in labels and "SLO 99.9 %" in labels
-    # one shaded span: snapshots 10 and 11 are below the SLO, covering (t_9, t_11]
+    # One shaded span: snapshots 10 and 11 are below the SLO; each covers the
+    # interval that ends at it, so together (t_9, t_11].
+    assert_extents(ax, [(at_num(DAY, 9), at_num(DAY, 11))])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "below SLO" in legend
 
@@ -89,6 +111,7 @@ def test_latency_shades_p99_over_the_slo_and_marks_anomalies():
     figure = charts.plot_latency(snapshots, slo_p99_ms=500, anomalies=anomalies)
     ax = figure.axes[0]
     assert [line.get_label() for line in ax.get_lines()][:2] == ["p95", "p99"]
+    assert_extents(ax, [(at_num(DAY, 29), at_num(DAY, 31))])  # snapshots 30 and 31 over the SLO
     assert any(isinstance(c, PathCollection) for c in ax.collections)  # the anomaly marker
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "p99 over SLO" in legend and "anomaly: level shift (high)" in legend
@@ -107,7 +130,7 @@ def _episodes(alertname: str = "HighErrorRate", severity: str = "critical") -> p
     alert = Alert(alertname=alertname, severity=severity, labels={"alertname": alertname, "severity": severity,
                                                                   "pod": "api-1"})
     snapshots = [make_snapshot(t, alerts=[alert] if 10 <= k <= 12 else []) for k, t in enumerate(DAY.times())]
-    daily = analysis.aggregate_days(snapshots, DAY)
+    daily = aggregate_days(snapshots, DAY)
     return rundata.episodes_frame(daily, DAY)
 
 
@@ -119,7 +142,7 @@ def test_alert_episodes_are_spans_one_row_per_alert():
     figure = charts.plot_alert_episodes(episodes, start=DAY.start, end=DAY.end)
     ax = figure.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["HighErrorRate"]
-    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) >= 1
+    assert_extents(ax, [(at_num(DAY, 9), at_num(DAY, 12))])  # one bar: firing at snapshots 10 to 12
     assert ax.get_title(loc="left") == "Alert episodes (1)"
 
 
@@ -164,8 +187,8 @@ def _week():
         values = {"availability": 99.0, "error_rate": 1.0} if day == 2 and k % 24 < 6 else {}
         snapshots.append(make_snapshot(ts, drift={"cpu_percent": 5.0 * day, "availability": 0.1}, **values))
     baseline = Baseline(timestamp=START - timedelta(hours=6), values={"availability": 99.95, "cpu_percent": 40.0})
-    daily = analysis.aggregate_days(snapshots, WEEK)
-    weekly = analysis.weekly_summary(daily, WEEK, baseline)
+    daily = aggregate_days(snapshots, WEEK)
+    weekly = weekly_summary(daily, WEEK, baseline)
     return rundata.snapshots_frame(snapshots, WEEK), rundata.daily_frame(daily), weekly
 
 

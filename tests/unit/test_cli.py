@@ -14,6 +14,8 @@ from stabmon.store import schemas
 from stabmon.demo.synthetic import generate_week
 
 STABMON = [sys.executable, "-m", "stabmon.cli.main"]
+#: The demo week: 7 days at a 30-minute interval, 48 snapshots a day.
+DEMO_PER_DAY = 48
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -51,7 +53,7 @@ def test_unknown_flag_exits_1_with_one_line():
 
 def test_demo_writes_the_full_layout(demo_dir):
     raw = sorted(demo_dir.glob("day_*_raw/snapshot_*.json"))
-    assert len(raw) == 336
+    assert len(raw) == 7 * DEMO_PER_DAY
     assert sorted(p.name for p in demo_dir.glob("day_*_summary.json")) == [f"day_0{d}_summary.json" for d in range(1, 8)]
     for path in raw[::7]:
         schemas.validate(json.loads(path.read_text()), "snapshot")
@@ -113,7 +115,7 @@ def test_analyze_names_a_torn_file_and_keeps_the_rest(demo_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "snapshot_2026-01-06_00-00-00.json" in proc.stderr
     day2 = json.loads((copy / "day_02_summary.json").read_text())
-    assert day2["snapshot_count"] == 47
+    assert day2["snapshot_count"] == DEMO_PER_DAY - 1  # all but the torn one
     assert day2["_metadata"]["data_completeness"] == "partial"
 
 

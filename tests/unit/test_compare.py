@@ -47,7 +47,7 @@ def test_tiny_but_significant_shift_passes_thanks_to_the_effect_size():
     assert r["u_statistic"] == 1912.0
     assert r["p_value"] < 1e-6                       # clearly significant ...
     assert r["shift"] == 20.0
-    assert r["effect_size"] == pytest.approx(20 / 1023.5)  # ... but under 10 %
+    assert r["effect_size"] == pytest.approx(20 / 1023.5)  # ... but under 10 % (baseline median 1023.5)
     assert r["verdict"] == "pass"
     # Without the guard the same samples fail, so the guard is what passes them.
     bare = CompareSettings(min_relative_effect={}, min_absolute_effect={})
@@ -111,6 +111,7 @@ def test_compare_days_splits_days_and_skips_missing():
     assert rows[0]["verdict"] == "pass"
     assert rows[1]["n_day"] == 3  # the None is left out, not read as 0
     assert rows[1]["verdict"] == "pass"
+    # day 2's p99 900, 920, 950, 980: median (920 + 950) / 2 = 935
     assert (rows[2]["verdict"], rows[2]["degraded"], rows[2]["day_median"]) == ("high", True, 935.0)
     # U = 4 * 5 = 20, exact two-sided p = 2 / C(9, 4) = 2/126
     assert rows[2]["u_statistic"] == 20.0

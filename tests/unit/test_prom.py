@@ -110,23 +110,31 @@ def test_values_nan_and_inf_are_missing():
     assert parse_result([1, "+Inf"])[0].points == [(1.0, None)]
 
 
-@pytest.mark.parametrize("points, chunks", [(1, 1), (11_000, 1), (11_001, 2), (22_000, 2), (201_600, 19)])
+#: Prometheus refuses a range query answering more than 11,000 points per series.
+MAX_POINTS = 11_000
+#: A week at a 3 s step: 7 * 86,400 / 3 = 201,600 points, in ceil(201,600 / 11,000) = 19 chunks.
+WEEK_AT_3_S = 201_600
+
+
+@pytest.mark.parametrize("points, chunks", [(1, 1), (MAX_POINTS, 1), (MAX_POINTS + 1, 2), (2 * MAX_POINTS, 2),
+                                            (WEEK_AT_3_S, 19)])
 def test_chunks_hold_at_most_11000_points_and_never_overlap(points, chunks):
     got = chunk_range(0, (points - 1) * 3, 3)
     assert len(got) == chunks
     covered = []
     for start, end in got:
         n = round((end - start) / 3) + 1
-        assert n <= 11_000
+        assert n <= MAX_POINTS
         covered.extend(start + 3 * i for i in range(n))
     assert covered == [3 * i for i in range(points)]
 
 
 def test_range_is_chunked_and_merged(scripted):
     client = client_for(scripted.url)
-    end = T0 + timedelta(seconds=3 * 12_000)
+    steps = 12_000  # 12,001 points with both ends: more than MAX_POINTS, so two requests
+    end = T0 + timedelta(seconds=3 * steps)
     series = client.range("x", T0, end, 3)
-    assert len(series) == 1 and len(series[0].points) == 12_001
+    assert len(series) == 1 and len(series[0].points) == steps + 1
     times = [p[0] for p in series[0].points]
     assert times == sorted(set(times))
     assert client.request_count == 2
@@ -142,18 +150,20 @@ def test_retries_then_keeps_prometheus_error_text(scripted):
         client.instant("x", T0)
     assert "query timed out in expression evaluation" in str(caught.value)
     assert "HTTP 503" in str(caught.value) and scripted.url in str(caught.value)
-    assert client.request_count == 4
+    assert client.request_count == 1 + 3  # the first try and its 3 retries
 
 
 def test_retry_recovers_after_429_and_malformed_json(scripted):
     slept = []
-    scripted.answer(429, {"status": "error", "error": "slow down"}, headers={"Retry-After": "2"})
+    retry_after_s = 2
+    scripted.answer(429, {"status": "error", "error": "slow down"}, headers={"Retry-After": str(retry_after_s)})
     scripted.answer(200, b'{"status":"success","data":{"resu')
     scripted.answer(200, vector("+Inf"))
     client = client_for(scripted.url, retries=3, sleep=slept.append)
     assert client.instant("x", T0)[0].points[0][1] is None
-    assert client.request_count == 3
-    assert slept[0] >= 1.6  # Retry-After honoured (with jitter)
+    assert client.request_count == 3  # 429, torn JSON, then the answer
+    # Retry-After honoured; the client's jitter scales a delay by 0.8 to 1.2.
+    assert slept[0] >= retry_after_s * 0.8
 
 
 def test_bad_query_is_not_retried(scripted):
@@ -179,7 +189,7 @@ def test_unreachable_names_url_and_reason():
     with pytest.raises(UnreachableError) as caught:
         client.instant("x", T0)
     assert url in str(caught.value) and "connection refused" in str(caught.value)
-    assert client.request_count == 3
+    assert client.request_count == 1 + 2  # the first try and its 2 retries
 
 
 def test_warnings_are_logged_once(scripted, caplog):

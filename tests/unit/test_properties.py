@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 from factories import START, make_snapshot
 
 from stabmon.store import schemas
-from stabmon.core.analysis import aggregate_days, stability_score, weekly_summary
+from stabmon.core.daily import aggregate_days
+from stabmon.core.score import stability_score
+from stabmon.core.weekly import weekly_summary
 from stabmon.core.model import Alert, Window
 
 WINDOW = Window(start=START, duration_hours=48, interval_minutes=120)  # 24 snapshots, 2 days

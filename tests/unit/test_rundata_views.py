@@ -13,6 +13,10 @@ from stabmon.core.model import Alert, Window
 from stabmon.store.rebuild import rebuild_summaries
 
 WINDOW = Window(start=START, duration_hours=48, interval_minutes=60)
+#: Hourly snapshots: 24 a day, 48 in WINDOW.
+PER_DAY = 24
+#: Snapshots k = 30..32 (day 2, 06:00 to 08:00) are the incident: 3 of day 2's 24.
+INCIDENT = range(30, 33)
 SCRIPT = "<script>alert(1)</script>"
 
 
@@ -23,7 +27,7 @@ def run_dir(tmp_path):
                                                                   "pod": "a|b"})
     store.write_run_info(tmp_path, {"window": WINDOW.to_dict(), "service": "checkout"})
     for k, ts in enumerate(WINDOW.times()):
-        bad = 30 <= k <= 32
+        bad = k in INCIDENT
         snapshot = make_snapshot(ts, alerts=[alert] if bad else [],
                                  **({"availability": 97.0, "error_rate": 3.0} if bad else {}))
         store.write_snapshot(tmp_path, WINDOW, snapshot, fsync=False)
@@ -34,13 +38,15 @@ def run_dir(tmp_path):
 def test_load_run_tables(run_dir):
     run = rundata.load_run(str(run_dir))
     assert run.service == "checkout"
-    assert len(run.snapshots) == 48 and run.snapshots.index.tz is not None
+    assert len(run.snapshots) == 2 * PER_DAY and run.snapshots.index.tz is not None
     assert list(run.daily.index) == [1, 2] and run.days == [1, 2]
     assert bool(run.daily.loc[2, "degraded"]) and not bool(run.daily.loc[1, "degraded"])
     assert len(run.episodes) == 1 and run.episodes.loc[0, "alertname"] == SCRIPT
     day = rundata.day_view(run, 2)
-    assert len(day.snapshots) == 24 and day.start == pd.Timestamp(START) + pd.Timedelta(hours=23)
+    # A day's view starts one interval before its first snapshot (24:00): at 23:00.
+    assert len(day.snapshots) == PER_DAY and day.start == pd.Timestamp(START) + pd.Timedelta(hours=23)
     assert rundata.metric_series(run, "availability", 2).min() == 97.0
+    # start <= t < end: 06:00, 07:00 and 08:00.
     assert len(rundata.time_slice(run, "2026-01-06T06:00:00Z", "2026-01-06T09:00:00Z")) == 3
 
 
@@ -83,6 +89,7 @@ def test_retrospective_sentences_cite_figures(run_dir):
     bad = retrospective.did_not_go_well(run)
     actions = retrospective.action_items(run)
     assert any("1 of 2 days met every daily target (days 1)" in line for line in well)
+    # 21 of day 2's 24 snapshots meet the SLO: 87.5 %; the alert fires in 3 hourly snapshots: 3 h.
     assert any(line.startswith("Day 2 was degraded: availability SLO compliance 87.5 %") for line in bad)
     assert any(f"Critical alert {SCRIPT} fired for 3 h 00 min on day 2" in line for line in bad)
     assert any(line.startswith(f"Write up the {SCRIPT} incident of day 2") for line in actions)
@@ -98,12 +105,6 @@ def test_prometheus_text_is_escaped_in_html_and_markdown(run_dir):
         assert SCRIPT not in block.markdown and "&lt;script&gt;" in block.markdown
     table = views.alert_episodes_table(run).markdown
     assert "pod=a\\|b" in table  # a pipe in a label does not split the Markdown cell
-
-
-def test_md_escape():
-    assert views.md_escape("a*b_c|[x]") == "a\\*b\\_c\\|\\[x\\]"
-    assert views.md_escape("# not a heading") == "\\# not a heading"
-    assert views.md_escape("<b>&</b>") == "&lt;b&gt;&amp;&lt;/b&gt;"
 
 
 def test_blocks_render_for_jupyter():

@@ -1,0 +1,115 @@
+"""The rollback criteria: each one that fires gives one reason with its figures and days.
+
+A rollback is recommended when any criterion fires (the settings' defaults):
+average availability below 99.9 %, average drift above 15 %, two or more
+degraded days, or more than five critical alert episodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from stabmon.core.figures import day_list, days_with_data
+from stabmon.core.settings import DEFAULT_SETTINGS, Settings
+
+
+def _evidence(criterion: str, metric: str, value: Any, threshold: Any, days: list[int], text: str) -> dict[str, Any]:
+    return {"criterion": criterion, "metric": metric, "value": value, "threshold": threshold,
+            "days": days, "text": text}
+
+
+def degradation_text(day: dict[str, Any], settings: Settings = DEFAULT_SETTINGS) -> str:
+    """Why a daily summary is degraded, one clause per flag that is set."""
+    parts = []
+    if day["availability_degraded"]:
+        parts.append(f"availability SLO compliance {day['slo_compliance_percent']:.1f}% < "
+                     f"{settings.degradation_compliance_percent:g}%")
+    if day["latency_degraded"]:
+        parts.append(f"latency SLO compliance {day['latency_slo_compliance_percent']:.1f}% < "
+                     f"{settings.degradation_compliance_percent:g}%")
+    if day["error_rate_degraded"]:
+        parts.append(f"avg error rate {day['avg_error_rate']:.3f}% >= {settings.error_rate_degraded_percent:g}%")
+    return ", ".join(parts)
+
+
+def _availability(days: Sequence[dict[str, Any]], avg_availability: float | None,
+                  settings: Settings) -> dict[str, Any] | None:
+    threshold = settings.rollback_availability_percent
+    if avg_availability is None or not avg_availability < threshold:
+        return None
+    worst_first = sorted((d for d in days if d["avg_availability"] is not None), key=lambda d: d["avg_availability"])
+    low = worst_first[0]
+    return _evidence(
+        "availability", "availability", round(avg_availability, 4), threshold,
+        [d["day_number"] for d in worst_first if d["avg_availability"] < threshold],
+        f"Average availability {avg_availability:.3f}% is below the {threshold}% SLO "
+        f"(lowest: day {low['day_number']} at {low['avg_availability']:.3f}%)",
+    )
+
+
+def _drift(days: Sequence[dict[str, Any]], avg_drift: float | None, settings: Settings) -> dict[str, Any] | None:
+    threshold = settings.rollback_drift_percent
+    if avg_drift is None or not avg_drift > threshold:
+        return None
+    drift_days = [d["day_number"] for d in days if (d["avg_drift_percent"] or 0) > threshold]
+    return _evidence(
+        "drift", "drift", round(avg_drift, 4), threshold, drift_days,
+        f"Average drift from baseline {avg_drift:.1f}% exceeds {threshold}% "
+        f"(days over it: {', '.join(map(str, drift_days)) or 'none'})",
+    )
+
+
+def _degraded_days(days: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any] | None:
+    limit = settings.rollback_degraded_days
+    degraded = [d for d in days if d["degraded"]]
+    if len(degraded) < limit:
+        return None
+    return _evidence(
+        "degraded_days", "days_with_degradation", len(degraded), limit, [d["day_number"] for d in degraded],
+        f"{len(degraded)} days degraded (days {day_list(degraded)}), limit {limit}: "
+        + "; ".join(f"day {d['day_number']}: {degradation_text(d, settings)}" for d in degraded),
+    )
+
+
+def _critical_alerts(daily: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any] | None:
+    limit = settings.rollback_critical_alerts
+    critical = sum(d["total_critical_alerts"] for d in daily)
+    if not critical > limit:
+        return None
+    critical_days = [d["day_number"] for d in daily if d["total_critical_alerts"]]
+    return _evidence(
+        "critical_alerts", "total_critical_alerts", critical, limit, critical_days,
+        f"{critical} critical alert episodes exceed the limit of {limit} "
+        f"(days {', '.join(map(str, critical_days))})",
+    )
+
+
+def rollback_evidence(
+    daily: Sequence[dict[str, Any]],
+    avg_availability: float | None,
+    avg_drift: float | None,
+    settings: Settings = DEFAULT_SETTINGS,
+) -> list[dict[str, Any]]:
+    """The criteria that fire, in a fixed order (availability, drift, degraded days, critical alerts).
+
+    Parameters
+    ----------
+    daily
+        Every daily summary of the week, by day number (missing days included).
+    avg_availability, avg_drift
+        The week's averages as the weekly summary computes them (unrounded).
+
+    Returns
+    -------
+    list of dict
+        ``criterion``, ``metric``, ``value``, ``threshold``, ``days`` and the
+        reason's ``text`` of each criterion that fired.
+    """
+    with_data = days_with_data(daily)
+    found = (
+        _availability(with_data, avg_availability, settings),
+        _drift(with_data, avg_drift, settings),
+        _degraded_days(with_data, settings),
+        _critical_alerts(daily, settings),
+    )
+    return [evidence for evidence in found if evidence is not None]

@@ -1,0 +1,164 @@
+"""The weekly summary (``weekly_summary.json``): the week's figures, score, trends and verdict.
+
+Weekly figures are means of the daily figures over the days with data; a
+day with no snapshots is listed (in ``daily_summaries`` and ``missing_days``)
+but left out of every average and trend. Pure: no I/O and no clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from stabmon.core.advice import recommendations_and_actions
+from stabmon.core.figures import days_with_data, mean_of, rounded
+from stabmon.core.model import SCHEMA_VERSION, Baseline, Window, format_time
+from stabmon.core.rollback import rollback_evidence
+from stabmon.core.score import grade_for, stability_score
+from stabmon.core.settings import DEFAULT_SETTINGS, Settings
+from stabmon.core.trends import week_trends
+
+
+def anomaly_summary(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Counts of anomaly events by severity and metric, and the medium and high events themselves."""
+    by_severity = {"low": 0, "medium": 0, "high": 0}
+    by_metric: dict[str, int] = {}
+    for event in events:
+        by_severity[event["severity"]] = by_severity.get(event["severity"], 0) + 1
+        by_metric[event["metric"]] = by_metric.get(event["metric"], 0) + 1
+    notable = [e for e in events if e["severity"] in ("medium", "high")]
+    return {
+        "total": len(events),
+        "by_severity": by_severity,
+        "by_metric": dict(sorted(by_metric.items())),
+        "notable_events": sorted(notable, key=lambda e: e["timestamp"]),
+    }
+
+
+def burndown_summary(burndown: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The error budget's state at the end of the week (from ``slo_burndown.json``)."""
+    if burndown is None:
+        return None
+    days = burndown.get("days") or []
+    last = days[-1] if days else {}
+    return {
+        "slo_target_percent": burndown["slo_target_percent"],
+        "error_budget_requests": burndown["error_budget_requests"],
+        "cumulative_consumed_percent": last.get("cumulative_consumed_percent"),
+        "budget_remaining_percent": last.get("budget_remaining_percent"),
+        "burn_rate_1h": burndown.get("burn_rate_1h"),
+        "burn_rate_6h": burndown.get("burn_rate_6h"),
+        "projected_exhaustion": burndown.get("projected_exhaustion"),
+    }
+
+
+def _window_fields(
+    window: Window, daily: Sequence[dict[str, Any]], baseline: Baseline | None, service: str | None
+) -> dict[str, Any]:
+    return {
+        "service": service if service is not None else (baseline.service if baseline else None),
+        "start_time": format_time(window.start),
+        "end_time": format_time(window.end),
+        "total_duration_hours": window.duration_hours,
+        "interval_minutes": window.interval_minutes,
+        "total_snapshots": sum(d["snapshot_count"] for d in daily),
+        "expected_snapshots": sum(d["_metadata"]["expected_snapshots"] for d in daily),
+        "baseline_timestamp": format_time(baseline.timestamp) if baseline else None,
+    }
+
+
+def _week_figures(
+    with_data: Sequence[dict[str, Any]], avg_availability: float | None, avg_drift: float | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Averages, request-weighted figures, score and grade of the days with data."""
+    availability_compliance = mean_of(d["slo_compliance_percent"] for d in with_data)
+    latency_compliance = mean_of(d["latency_slo_compliance_percent"] for d in with_data)
+    score = stability_score(availability_compliance, latency_compliance, avg_drift, settings)
+    requests = sum(d["total_requests"] or 0 for d in with_data)
+    errors = sum(d["total_errors"] or 0 for d in with_data)
+    weighted_error_rate = errors / requests * 100.0 if requests > 0 else None
+    return {
+        "avg_availability": rounded(avg_availability),
+        "request_weighted_availability": (
+            rounded(100.0 - weighted_error_rate, 6) if weighted_error_rate is not None else None
+        ),
+        "avg_error_rate": rounded(mean_of(d["avg_error_rate"] for d in with_data)),
+        "request_weighted_error_rate": rounded(weighted_error_rate, 6),
+        "total_requests": int(requests),
+        "total_errors": int(errors),
+        "avg_p99_latency_ms": rounded(mean_of(d["avg_p99_latency_ms"] for d in with_data), 3),
+        "avg_drift_percent": rounded(avg_drift),
+        "avg_slo_compliance_percent": rounded(availability_compliance),
+        "avg_latency_slo_compliance_percent": rounded(latency_compliance),
+        "stability_score": rounded(score, 2),
+        "stability_grade": grade_for(score),
+    }
+
+
+def _day_counts(daily: Sequence[dict[str, Any]], with_data: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Degraded and missing days, and alert episodes by severity."""
+    degraded = [d["day_number"] for d in with_data if d["degraded"]]
+    return {
+        "days_with_degradation": len(degraded),
+        "degraded_days": degraded,
+        "missing_days": [d["day_number"] for d in daily if d["snapshot_count"] == 0],
+        "total_critical_alerts": sum(d["total_critical_alerts"] for d in daily),
+        "total_warning_alerts": sum(d["total_warning_alerts"] for d in daily),
+        "total_info_alerts": sum(d["total_info_alerts"] for d in daily),
+    }
+
+
+def weekly_summary(
+    daily: Sequence[dict[str, Any]],
+    window: Window,
+    baseline: Baseline | None,
+    settings: Settings = DEFAULT_SETTINGS,
+    *,
+    generated_at: datetime | None = None,
+    service: str | None = None,
+    anomalies: Sequence[dict[str, Any]] | None = None,
+    burndown: dict[str, Any] | None = None,
+    comparison: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The weekly summary: score, grade, trends, rollback decision, recommendations.
+
+    Days with no snapshots are listed in ``daily_summaries`` (as missing) and
+    in ``missing_days`` but left out of every average and trend.
+
+    Parameters
+    ----------
+    anomalies, burndown, comparison
+        Optional evidence: anomaly events (``anomalies.jsonl`` dicts), the
+        error-budget burn-down (``slo_burndown.json``) and the baseline
+        comparison rows (:func:`stabmon.core.compare.compare_days`). When given they
+        are summarized in the weekly document and cited by the recommendations.
+    """
+    daily = sorted(daily, key=lambda d: d["day_number"])
+    with_data = days_with_data(daily)
+    # Unrounded: the rollback criteria compare these, the document shows them rounded.
+    avg_availability = mean_of(d["avg_availability"] for d in with_data)
+    avg_drift = mean_of(d["avg_drift_percent"] for d in with_data)
+    evidence = rollback_evidence(daily, avg_availability, avg_drift, settings)
+    summary: dict[str, Any] = {
+        **_window_fields(window, daily, baseline, service),
+        **_week_figures(with_data, avg_availability, avg_drift, settings),
+        **_day_counts(daily, with_data),
+        "daily_summaries": list(daily),
+        **week_trends(with_data, settings),
+        "rollback_recommended": bool(evidence),
+        "rollback_reasons": [e["text"] for e in evidence],
+        "rollback_evidence": evidence,
+        "anomaly_summary": anomaly_summary(anomalies) if anomalies is not None else None,
+        "slo_burndown": burndown_summary(burndown),
+        "baseline_comparison": list(comparison) if comparison is not None else None,
+        "settings": settings.to_dict(),
+        "_metadata": {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": format_time(generated_at) if generated_at else None,
+        },
+    }
+    recommendations, actions = recommendations_and_actions(summary, settings)
+    summary["recommendations"] = recommendations
+    summary["action_items"] = actions
+    return summary
