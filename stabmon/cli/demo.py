@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stabmon import store
 from stabmon.cli.args import positive
+from stabmon.cli.report import render_folder
 from stabmon.core.errors import InputError
 
 DEFAULT_DEMO_OUTPUT = "outputs/demo"
@@ -43,7 +44,5 @@ def run_demo(args: argparse.Namespace) -> int:
           f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
     print(f"weekly report: {out / store.WEEKLY_MD}")
     if not args.no_report:
-        from stabmon.cli.report import render_folder  # notebook machinery: only when rendering
-
         render_folder(out, jobs=args.jobs)
     return 0

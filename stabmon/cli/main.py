@@ -16,6 +16,7 @@ from stabmon.cli.analyze import add_analyze_arguments, run_analyze
 from stabmon.cli.baseline import add_baseline_arguments, run_baseline_command
 from stabmon.cli.demo import add_demo_arguments, run_demo
 from stabmon.cli.monitor import add_monitor_arguments, run_monitor_command
+from stabmon.cli.report import add_report_arguments, run_report_command
 from stabmon.collect.redact import RedactingFilter, redact
 from stabmon.core.errors import StabmonError
 
@@ -50,19 +51,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(1, f"stabmon: error: {message} (see {self.prog} --help)\n")
 
 
-def _report_command(args: argparse.Namespace) -> int:
-    # The notebook machinery (papermill, nbconvert) loads only for `stabmon report`.
-    from stabmon.cli.report import run_report_command
-
-    return run_report_command(args)
-
-
-def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    from stabmon.cli.report import add_report_arguments
-
-    add_report_arguments(parser)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``stabmon`` parser with its five subcommands."""
     parser = ArgumentParser(
@@ -79,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
          add_monitor_arguments, run_monitor_command),
         ("analyze", "rebuild every summary from a folder's raw snapshots", add_analyze_arguments, run_analyze),
         ("report", "render the notebooks of a run folder to HTML and Markdown",
-         _add_report_arguments, _report_command),
+         add_report_arguments, run_report_command),
         ("demo", "run a synthetic week through the whole pipeline (no server needed)", add_demo_arguments, run_demo),
         ("baseline", "capture a baseline JSON from a past window in Prometheus",
          add_baseline_arguments, run_baseline_command),

@@ -15,6 +15,7 @@ from typing import Any
 
 from stabmon import store
 from stabmon.cli.args import positive
+from stabmon.cli.report import render_folder
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.collect.queries import build_catalogue, check_label_name
 from stabmon.collect.run import RunOptions, monitor
@@ -163,8 +164,6 @@ def print_fleet_verdict(folder: Path, summary: dict[str, Any]) -> None:
 
 def run_monitor_command(args: argparse.Namespace) -> int:
     """``stabmon monitor``: collect and analyse a window; return the exit code (0 or 130)."""
-    from stabmon.cli.report import render_folder  # notebook machinery: loaded only with --report
-
     options = resolve_run_options(args, datetime.now(timezone.utc))
     outcome = monitor(options)
     if outcome.exit_code != 0:

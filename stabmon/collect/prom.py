@@ -36,10 +36,12 @@ from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from stabmon.collect.queries import promql_duration
 from stabmon.collect.redact import ENV_PASSWORD, ENV_TOKEN, ENV_USER, redact
 from stabmon.core.errors import AuthenticationError, InputError, PrometheusError, QueryError
 
@@ -297,8 +299,6 @@ class PrometheusClient:
         if settings.basic_auth:
             session.auth = settings.basic_auth
         if settings.verify is False:
-            import urllib3
-
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             log.warning("TLS certificate verification is off (%s=1)", ENV_INSECURE)
         # The hook sees every response, so the body (error text, warnings)
@@ -505,8 +505,6 @@ def _unix(ts: datetime) -> str:
 
 def _step(seconds: float) -> str:
     # A duration string is read the same by Prometheus and VictoriaMetrics.
-    from stabmon.collect.queries import promql_duration
-
     return promql_duration(seconds)
 
 
