@@ -157,9 +157,3 @@ def test_papermill_cli_help_explains_the_parameters():
     )
     assert "day_number: int (default 1)" in result.stdout
     assert "run_dir: str" in result.stdout
-
-
-def test_notebooks_match_their_generator():
-    script = paths.PROJ_ROOT / "scripts" / "build_notebooks.py"
-    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
