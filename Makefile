@@ -30,10 +30,10 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 test: $(VENV)/.installed-dev system-deps
-	$(BIN)/python -m pytest --nbmake tests notebooks
+	$(BIN)/python -m pytest --nbmake tests stabmon/notebooks
 
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab stabmon/notebooks/
 
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/run_all.py
