@@ -17,9 +17,6 @@ from stabmon.core import paths
 from stabmon import store
 from stabmon.collect.fleet import FLEET_SUMMARY_JSON, build_demo_fleet, merge_fleet
 
-#: Where the embedded demo fleet is written when the notebook runs without parameters.
-DEMO_FLEET_DIR: Path = paths.OUTPUTS_DIR / "demo_fleet"
-
 
 def load_fleet(fleet_dir: str | Path | None = None) -> dict[str, Any]:
     """Read a fleet folder's summary (merging shards when it has none yet).
@@ -28,14 +25,14 @@ def load_fleet(fleet_dir: str | Path | None = None) -> dict[str, Any]:
     ----------
     fleet_dir
         The fleet folder; ``None`` or ``""`` builds (once) and reads the
-        embedded demo fleet in ``outputs/demo_fleet``.
+        embedded demo fleet in :data:`stabmon.core.paths.DEMO_FLEET_DIR`.
 
     Returns
     -------
     dict
         The ``fleet_summary.json`` document.
     """
-    folder = Path(fleet_dir) if fleet_dir else DEMO_FLEET_DIR
+    folder = Path(fleet_dir) if fleet_dir else paths.DEMO_FLEET_DIR
     summary_path = folder / FLEET_SUMMARY_JSON
     if not fleet_dir and not summary_path.exists():
         return build_demo_fleet(folder)

@@ -96,3 +96,11 @@ def test_installed_package_writes_demo_data_to_the_user_cache(tmp_path, monkeypa
     # The XDG spec: a relative XDG_CACHE_HOME is invalid and ignored.
     assert paths.user_cache_dir({"XDG_CACHE_HOME": "relative/cache"}) == home_cache
 
+
+def test_a_relative_run_dir_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    from stabmon.report.rundata import resolve_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_run_dir("runs/week1") == tmp_path / "runs" / "week1"
+    assert resolve_run_dir("  runs/week1 ") == tmp_path / "runs" / "week1"
+    assert resolve_run_dir(str(tmp_path / "abs")) == tmp_path / "abs"
