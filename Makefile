@@ -25,14 +25,16 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 # configures it in the checkout, so `git add` strips what JupyterLab or
 # papermill left in a notebook. Besides nbstripout's defaults (outputs,
 # execution counts, widgets, execution times) it drops papermill's metadata
-# and the kernel's Python version. Outside a git checkout (an unpacked sdist)
-# there is nothing to configure.
+# and the kernel's Python version, and the cell of parameters papermill
+# injects when a notebook is executed in place. Outside a git checkout (an
+# unpacked sdist) there is nothing to configure.
 NBSTRIPOUT_EXTRA_KEYS := metadata.papermill cell.metadata.papermill metadata.language_info.version
 
 git-filter: $(VENV)/.installed-dev
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 		$(BIN)/nbstripout --install --attributes .gitattributes && \
-		git config filter.nbstripout.extrakeys '$(NBSTRIPOUT_EXTRA_KEYS)'; \
+		git config filter.nbstripout.extrakeys '$(NBSTRIPOUT_EXTRA_KEYS)' && \
+		git config filter.nbstripout.clean '"$(abspath $(BIN)/python)" -m nbstripout --drop-tagged-cells injected-parameters'; \
 	else \
 		echo "not a git checkout: the nbstripout filter is not configured"; \
 	fi
