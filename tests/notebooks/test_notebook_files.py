@@ -106,14 +106,16 @@ def test_committed_notebooks_carry_no_outputs_or_run_metadata(tmp_path):
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
         problems += [f"{path}: {what}" for what in run_metadata(nb)]
+        if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+            problems.append(f"{path}: kernelspec is not python3 (papermill and stabmon report start that kernel)")
         copies[path] = tmp_path / f"{index}.ipynb"
         copies[path].write_text(text, encoding="utf-8")
     # The committed file must be what the git filter makes of it, or every
     # checkout with the filter on shows it as modified. One nbstripout run for
     # all (it takes seconds to start); cwd outside the repository, so only the
     # Makefile's keys apply, not a local git config.
-    subprocess.run([sys.executable, "-m", "nbstripout", "--extra-keys", makefile_extra_keys(), *map(str, copies.values())],
-                   check=True, cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "nbstripout", "--extra-keys", makefile_extra_keys(),
+                    *map(str, copies.values())], check=True, cwd=tmp_path)
     problems += [f"{path}: differs from its nbstripout form" for path, copy in copies.items()
                  if copy.read_text(encoding="utf-8") != committed[path]]
     assert not problems, ("notebooks must be committed stripped (make install-dev sets up the git filter; "

@@ -1,4 +1,4 @@
-"""environment.yml stays in step with pyproject.toml; the project has its set-up files; paths do not assume a checkout."""
+"""Set-up files: environment.yml matches pyproject.toml, the layout exists, paths and the wheel need no checkout."""
 
 from __future__ import annotations
 
