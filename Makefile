@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lab bench system-deps install install-dev clean
+.PHONY: demo test lab bench system-deps install install-dev git-filter clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,27 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
+# The notebooks are the source and are committed without outputs or run
+# metadata: .gitattributes names the nbstripout filter for *.ipynb, and this
+# configures it in the checkout, so `git add` strips what JupyterLab or
+# papermill left in a notebook. Besides nbstripout's defaults (outputs,
+# execution counts, widgets, execution times) it drops papermill's metadata
+# and the kernel's Python version, and the cell of parameters papermill
+# injects when a notebook is executed in place. Outside a git checkout (an
+# unpacked sdist) there is nothing to configure.
+NBSTRIPOUT_EXTRA_KEYS := metadata.papermill cell.metadata.papermill metadata.language_info.version
+
+git-filter: $(VENV)/.installed-dev
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		$(BIN)/nbstripout --install --attributes .gitattributes && \
+		git config filter.nbstripout.extrakeys '$(NBSTRIPOUT_EXTRA_KEYS)' && \
+		git config filter.nbstripout.clean '"$(abspath $(BIN)/python)" -m nbstripout --drop-tagged-cells injected-parameters'; \
+	else \
+		echo "not a git checkout: the nbstripout filter is not configured"; \
+	fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev git-filter
 
 demo: $(VENV)/.installed
 	$(BIN)/stabmon demo --output outputs/demo
@@ -29,12 +48,12 @@ demo: $(VENV)/.installed
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(VENV)/.installed-dev system-deps
+test: install-dev system-deps
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest --nbmake tests notebooks
+	$(BIN)/python -m pytest --nbmake tests stabmon/notebooks
 
-lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks/
+lab: install-dev
+	$(BIN)/jupyter lab stabmon/notebooks/
 
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/run_all.py

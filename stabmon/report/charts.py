@@ -909,3 +909,108 @@ def plot_anomaly_timelines(
     for ax in axes[:-1]:
         ax.set_xlabel("")
     return figure
+
+
+# ---------------------------------------------------------------------------
+# the fleet
+
+OK_COLOR = "#27AE60"
+NO_DATA_COLOR = "#DDDDDD"
+SCORE_COLOR = "#0072B2"
+
+
+def plot_degradation_heatmap(matrix: pd.DataFrame, ax: Axes | None = None, *, title: str | None = None) -> Figure:
+    """Service x day heatmap of degraded days: red degraded, green fine, grey no data.
+
+    Parameters
+    ----------
+    matrix
+        :func:`stabmon.report.fleet_views.degradation_matrix`: one row per
+        service (worst first), one column per day; 1 degraded, 0 fine, NaN
+        no data.
+    ax
+        Axes to draw on; a new figure when ``None``.
+    title
+        Replaces the default title.
+
+    Returns
+    -------
+    Figure
+        The figure of ``ax``.
+    """
+    if matrix.empty:
+        return not_available(ax, "No service in the fleet summary", title=title or "Degraded days per service")
+    figure, ax = _figure_and_axes(ax, (9.5, 1.4 + 0.3 * len(matrix)))
+    cmap = ListedColormap([OK_COLOR, BREACH_COLOR]).with_extremes(bad=NO_DATA_COLOR)
+    ax.imshow(np.ma.masked_invalid(matrix.to_numpy(dtype="float64")), cmap=cmap, vmin=0, vmax=1, aspect="auto",
+              interpolation="nearest")
+    ax.set_xticks(range(matrix.shape[1]))
+    ax.set_xticklabels([str(c) for c in matrix.columns])
+    ax.set_yticks(range(matrix.shape[0]))
+    # Service names are Prometheus label values: a "$" must stay text.
+    ax.set_yticklabels([safe_text(s) for s in matrix.index])
+    ax.tick_params(length=0)
+    ax.legend(handles=[Patch(color=BREACH_COLOR, label="degraded"), Patch(color=OK_COLOR, label="fine"),
+                       Patch(color=NO_DATA_COLOR, label="no data")],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    _title(ax, title or "Degraded days per service, worst service first")
+    return figure
+
+
+def plot_score_ranking(
+    summary: Mapping[str, Any],
+    ax: Axes | None = None,
+    *,
+    top_n: int | None = 30,
+    title: str | None = None,
+) -> Figure:
+    """Horizontal bars of the services' stability scores, worst at the top, rollbacks in red.
+
+    A service with no score (no data) gets no bar but a "no data" label on
+    its row: a bar at 0 would read as the worst possible score.
+
+    Parameters
+    ----------
+    summary
+        The ``fleet_summary.json`` document; its ``services`` are worst first.
+    ax
+        Axes to draw on; a new figure when ``None``.
+    top_n
+        How many services to show (all when ``None``).
+    title
+        Replaces the default title.
+
+    Returns
+    -------
+    Figure
+        The figure of ``ax``.
+    """
+    services = list(summary.get("services") or [])
+    if top_n:
+        services = services[:top_n]
+    if not services:
+        return not_available(ax, "No service in the fleet summary", title=title or "Stability score ranking")
+    figure, ax = _figure_and_axes(ax, (9.5, 1.4 + 0.3 * len(services)))
+    # Row 0 at the bottom: the worst service (first in the summary) gets the top row.
+    rows = np.arange(len(services))[::-1]
+    scored = [(row, e) for row, e in zip(rows, services) if e.get("stability_score") is not None]
+    ax.barh([row for row, _ in scored], [float(e["stability_score"]) for _, e in scored], height=0.7, zorder=2,
+            color=[BREACH_COLOR if e.get("rollback_recommended") else SCORE_COLOR for _, e in scored])
+    for row, entry in zip(rows, services):
+        score = entry.get("stability_score")
+        if score is None:
+            ax.text(1.0, row, "no data", ha="left", va="center", fontsize=8, fontstyle="italic", color="#777777")
+        else:
+            ax.text(float(score) + 1.0, row, f"{float(score):.0f}", ha="left", va="center", fontsize=7)
+    ax.set_yticks(rows)
+    ax.set_yticklabels([safe_text(e["service"]) for e in services])
+    ax.set_ylim(-0.6, len(services) - 0.4)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("stability score (0-100)")
+    ax.grid(True, axis="x", alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(handles=[Patch(color=BREACH_COLOR, label="rollback recommended"), Patch(color=SCORE_COLOR, label="keep")],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    _title(ax, title or "Stability score per service, worst first")
+    return figure

@@ -1,9 +1,8 @@
-"""What the fleet notebook shows: tables and charts from ``fleet_summary.json``.
+"""What the fleet notebook shows besides charts: the verdict and tables from ``fleet_summary.json``.
 
 Pure functions over the summary document (plus :func:`load_fleet`, which reads
-it, or builds the embedded demo fleet when no folder is given). Plot
-functions take data and an optional ``ax`` and return the figure; they never
-save files.
+it, or builds the embedded demo fleet when no folder is given). The charts are
+in :mod:`stabmon.report.charts`, like every other notebook's.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ import pandas as pd
 from stabmon.core import paths
 from stabmon import store
 from stabmon.demo.fleet import build_demo_fleet
+from stabmon.report.views import Block, paragraph, stack
 from stabmon.store import FLEET_SUMMARY_JSON
 from stabmon.store.fleet import merge_fleet
-
-#: Where the embedded demo fleet is written when the notebook runs without parameters.
-DEMO_FLEET_DIR: Path = paths.OUTPUTS_DIR / "demo_fleet"
 
 
 def load_fleet(fleet_dir: str | Path | None = None) -> dict[str, Any]:
@@ -30,14 +27,14 @@ def load_fleet(fleet_dir: str | Path | None = None) -> dict[str, Any]:
     ----------
     fleet_dir
         The fleet folder; ``None`` or ``""`` builds (once) and reads the
-        embedded demo fleet in ``outputs/demo_fleet``.
+        embedded demo fleet in :data:`stabmon.core.paths.DEMO_FLEET_DIR`.
 
     Returns
     -------
     dict
         The ``fleet_summary.json`` document.
     """
-    folder = Path(fleet_dir) if fleet_dir else DEMO_FLEET_DIR
+    folder = Path(fleet_dir) if fleet_dir else paths.DEMO_FLEET_DIR
     summary_path = folder / FLEET_SUMMARY_JSON
     if not fleet_dir and not summary_path.exists():
         return build_demo_fleet(folder)
@@ -46,21 +43,27 @@ def load_fleet(fleet_dir: str | Path | None = None) -> dict[str, Any]:
     return store.read_json(summary_path)
 
 
-def fleet_verdict(summary: dict[str, Any]) -> str:
-    """One Markdown paragraph: how many services, which to roll back, which have no data."""
+def fleet_verdict(summary: dict[str, Any]) -> Block:
+    """How many services, which to roll back, which have no data, and whether shards are missing.
+
+    Service names come from Prometheus labels, so they are escaped like
+    every other text of a report (see :mod:`stabmon.report.views`).
+    """
+    window = summary["window"]
     rollback = summary["rollback_recommended"]
-    lines = [f"**{summary['service_count']} services** over {summary['window']['duration_hours']:g} h "
-             f"from {summary['window']['start']}."]
+    blocks = [paragraph(("b", f"{summary['service_count']} services"),
+                        f" over {window['duration_hours']:g} h from {window['start']}.")]
     if rollback:
-        lines.append(f"**Roll back {len(rollback)}:** " + ", ".join(f"`{s}`" for s in rollback) + ".")
+        blocks.append(paragraph(("b", f"Roll back {len(rollback)}:"), " " + ", ".join(rollback) + ".", tone="bad"))
     else:
-        lines.append("**No service needs a rollback.**")
+        blocks.append(paragraph(("b", "No service needs a rollback."), tone="good"))
     if summary.get("no_data"):
-        lines.append("No data for: " + ", ".join(f"`{s}`" for s in summary["no_data"]) + ".")
+        blocks.append(paragraph("No data for: " + ", ".join(summary["no_data"]) + ".", tone="note"))
     shards = summary.get("shards") or {}
     if shards.get("missing"):
-        lines.append(f"Incomplete: shards {shards['missing']} of {shards['count']} are missing.")
-    return "\n\n".join(lines)
+        blocks.append(paragraph(f"Incomplete: shards {shards['missing']} of {shards['count']} are missing.",
+                                tone="note"))
+    return stack(*blocks)
 
 
 def ranking_table(summary: dict[str, Any]) -> pd.DataFrame:
@@ -92,36 +95,3 @@ def degradation_matrix(summary: dict[str, Any], top_n: int | None = None) -> pd.
     frame.index.name = "service"
     return frame
 
-
-def plot_degradation_heatmap(matrix: pd.DataFrame, ax: Any = None) -> Any:
-    """Heatmap of :func:`degradation_matrix` (red degraded, green fine, grey no data); returns the figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, max(2.0, 0.3 * len(matrix) + 1)))
-    cmap = ListedColormap(["#4caf50", "#e53935"])
-    cmap.set_bad("#bdbdbd")
-    ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks(range(matrix.shape[1]), matrix.columns)
-    ax.set_yticks(range(matrix.shape[0]), [str(s) for s in matrix.index])
-    ax.set_title("Degraded days per service (red: degraded, grey: no data)")
-    return ax.figure
-
-
-def plot_score_ranking(summary: dict[str, Any], top_n: int | None = 30, ax: Any = None) -> Any:
-    """Horizontal bars of the stability scores, worst at the top, rollbacks in red; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    services = summary["services"][:top_n] if top_n else summary["services"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, max(2.0, 0.3 * len(services) + 1)))
-    names = [str(e["service"]) for e in services][::-1]
-    scores = [e["stability_score"] or 0.0 for e in services][::-1]
-    colors = ["#e53935" if e["rollback_recommended"] else "#bdbdbd" if e["stability_score"] is None else "#1e88e5"
-              for e in services][::-1]
-    ax.barh(names, scores, color=colors)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("stability score")
-    ax.set_title("Stability score (red: rollback recommended)")
-    return ax.figure

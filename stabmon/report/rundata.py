@@ -189,16 +189,14 @@ def resolve_run_dir(run_dir: str | Path | None) -> Path:
     """The run folder a notebook parameter names.
 
     An empty value means the embedded demo week (created on first use, see
-    :func:`ensure_demo_run`). A relative path is taken from the project root,
-    not from the kernel's working directory, so a notebook gives the same
-    answer in JupyterLab (``cwd = notebooks/``) and under papermill.
+    :func:`ensure_demo_run`). A relative path is taken from the current
+    working directory, as on any command line: an installed package has no
+    project folder to resolve it against. (``stabmon report`` passes absolute
+    paths, so rendered reports do not depend on where the kernel starts.)
     """
     if run_dir is None or not str(run_dir).strip():
         return ensure_demo_run(paths.DEFAULT_DEMO_DIR)
-    path = Path(str(run_dir).strip()).expanduser()
-    if not path.is_absolute():
-        path = paths.PROJ_ROOT / path
-    return path.resolve()
+    return Path(str(run_dir).strip()).expanduser().resolve()
 
 
 def ensure_demo_run(path: str | Path = paths.DEFAULT_DEMO_DIR, *, scenario: str = "incident", seed: int = 42) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 # jsonschema imports rfc3987_syntax when it is installed (jupyter pulls it in),
@@ -15,6 +14,7 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 import jsonschema  # noqa: E402
 
+from stabmon.core import paths
 from stabmon.core.errors import StabmonError
 
 #: Schema names and their files in ``stabmon/schemas/``.
@@ -37,7 +37,7 @@ class SchemaError(StabmonError):
 @lru_cache(maxsize=None)
 def load(name: str) -> dict[str, Any]:
     """Return the packaged schema ``name`` (see :data:`SCHEMA_FILES`)."""
-    text = resources.files("stabmon.store").joinpath("schemas", SCHEMA_FILES[name]).read_text("utf-8")
+    text = (paths.SCHEMAS_DIR / SCHEMA_FILES[name]).read_text(encoding="utf-8")
     return json.loads(text)
 
 

@@ -1,8 +1,9 @@
-"""The committed notebooks and parameter files: no outputs, a parameters cell, matching keys; papermill runs."""
+"""The committed notebooks and parameter files: stripped, a parameters cell, matching keys; papermill runs."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from papermill.translators import PythonTranslator
 from stabmon.core import paths
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
+#: The checkout the tests run from (the committed-notebook checks read its git index).
+CHECKOUT = Path(__file__).resolve().parents[2]
 RUN_NOTEBOOKS = {"daily_analysis", "weekly_summary", "retrospective", "explore"}
 EXPECTED_NOTEBOOKS = RUN_NOTEBOOKS | {"fleet_overview"}
 
@@ -50,16 +53,83 @@ def test_the_expected_notebooks_exist():
     assert {p.stem for p in NOTEBOOKS} == EXPECTED_NOTEBOOKS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_committed_notebooks_carry_no_outputs(path):
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name}: a cell has outputs"
-            assert cell.execution_count is None, f"{path.name}: a cell has an execution count"
-    assert "papermill" not in nb.metadata
-    assert nb.metadata["kernelspec"]["name"] == "python3"
+def makefile_extra_keys() -> str:
+    """The metadata keys the Makefile's nbstripout filter strips besides nbstripout's defaults."""
+    match = re.search(r"^NBSTRIPOUT_EXTRA_KEYS\s*:?=\s*(.+)$", (CHECKOUT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "the Makefile defines NBSTRIPOUT_EXTRA_KEYS"
+    return match.group(1).strip()
+
+
+def committed_notebooks() -> dict[str, str]:
+    """Every notebook git tracks, as committed: read from the index, not the working tree.
+
+    With the nbstripout filter on, a notebook run in JupyterLab keeps its
+    outputs on disk and loses them on ``git add``; what counts is the blob.
+    """
+    git = ["git", "-C", str(CHECKOUT)]
+    if subprocess.run(git + ["rev-parse", "--is-inside-work-tree"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout: there are no committed notebooks to check")
+    listing = subprocess.run(git + ["ls-files", "-s", "-z", "--", "*.ipynb"], capture_output=True, text=True,
+                             check=True).stdout
+    committed = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        blob = meta.split()[1]
+        committed[path] = subprocess.run(git + ["cat-file", "blob", blob], capture_output=True, text=True,
+                                         check=True).stdout
+    return committed
+
+
+def run_metadata(nb: nbformat.NotebookNode) -> list[str]:
+    """What a run leaves in a notebook: outputs, counts, papermill, widget and timing metadata."""
+    found = [f"notebook metadata.{key}" for key in ("papermill", "widgets") if key in nb.metadata]
+    if "version" in nb.metadata.get("language_info", {}):
+        found.append("notebook metadata.language_info.version")
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.outputs:
+            found.append(f"cell {index}: outputs")
+        if cell.cell_type == "code" and cell.execution_count is not None:
+            found.append(f"cell {index}: execution_count")
+        found += [f"cell {index}: metadata.{key}" for key in ("papermill", "execution", "ExecuteTime")
+                  if key in cell.metadata]
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            found.append(f"cell {index}: papermill's injected-parameters cell")
+    return found
+
+
+def test_committed_notebooks_carry_no_outputs_or_run_metadata(tmp_path):
+    committed = committed_notebooks()
+    assert {Path(p).stem for p in committed} >= EXPECTED_NOTEBOOKS
+    problems = []
+    copies = {}
+    for index, (path, text) in enumerate(sorted(committed.items())):
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+        problems += [f"{path}: {what}" for what in run_metadata(nb)]
+        if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+            problems.append(f"{path}: kernelspec is not python3 (papermill and stabmon report start that kernel)")
+        copies[path] = tmp_path / f"{index}.ipynb"
+        copies[path].write_text(text, encoding="utf-8")
+    # The committed file must be what the git filter makes of it, or every
+    # checkout with the filter on shows it as modified. One nbstripout run for
+    # all (it takes seconds to start); cwd outside the repository, so only the
+    # Makefile's keys apply, not a local git config.
+    subprocess.run([sys.executable, "-m", "nbstripout", "--extra-keys", makefile_extra_keys(),
+                    *map(str, copies.values())], check=True, cwd=tmp_path)
+    problems += [f"{path}: differs from its nbstripout form" for path, copy in copies.items()
+                 if copy.read_text(encoding="utf-8") != committed[path]]
+    assert not problems, ("notebooks must be committed stripped (make install-dev sets up the git filter; "
+                          "or run nbstripout on them):\n" + "\n".join(problems))
+
+
+def test_run_metadata_finds_what_a_papermill_run_leaves(tmp_path, demo_run):
+    # The check above must be able to fail: an executed notebook trips it.
+    executed = _run("retrospective", tmp_path, ["demo.yaml"], run_dir=str(demo_run))
+    found = run_metadata(executed)
+    assert "notebook metadata.papermill" in found
+    assert any(f.endswith(": outputs") for f in found) and any(f.endswith(": execution_count") for f in found)
+    assert any("injected-parameters" in f for f in found)
+    assert not run_metadata(nbformat.read(paths.NOTEBOOKS_DIR / "retrospective.ipynb", as_version=4))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -157,9 +227,3 @@ def test_papermill_cli_help_explains_the_parameters():
     )
     assert "day_number: int (default 1)" in result.stdout
     assert "run_dir: str" in result.stdout
-
-
-def test_notebooks_match_their_generator():
-    script = paths.PROJ_ROOT / "scripts" / "build_notebooks.py"
-    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr

@@ -8,6 +8,7 @@ import matplotlib.dates as mdates
 import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -290,3 +291,54 @@ def test_anomaly_timelines_one_panel_per_metric():
     figure = charts.plot_anomaly_timelines(snapshots, events, daily=daily)
     assert len(figure.axes) == 2
     assert figure.axes[0].get_title(loc="left") == "error rate: 1 anomaly"
+
+
+def fleet_entry(service: str, score: float | None, *, rollback: bool = False) -> dict:
+    return {"service": service, "stability_score": score, "rollback_recommended": rollback}
+
+
+def top_to_bottom(ax) -> list[str]:
+    """The y tick labels in the order a reader sees them."""
+    ticks = zip(ax.get_yticks(), [label.get_text() for label in ax.get_yticklabels()])
+    return [label for _, label in sorted(ticks, reverse=True)]
+
+
+def test_score_ranking_draws_a_missing_score_as_a_gap_not_as_zero():
+    figure, ax = new_ax()
+    summary = {"services": [fleet_entry("svc-bad", 41.0, rollback=True), fleet_entry("svc-silent", None),
+                            fleet_entry("svc-good", 97.5)]}
+    assert charts.plot_score_ranking(summary, ax) is figure
+    rows = dict(zip([label.get_text() for label in ax.get_yticklabels()], ax.get_yticks()))
+    assert top_to_bottom(ax) == ["svc-bad", "svc-silent", "svc-good"]  # worst first, as in the summary
+    (bars,) = ax.containers
+    drawn = {round(bar.get_y() + bar.get_height() / 2): bar for bar in bars}
+    # Two bars, none on the no-data row, and none of zero or NaN width.
+    assert sorted(drawn) == sorted([rows["svc-bad"], rows["svc-good"]])
+    assert drawn[rows["svc-bad"]].get_width() == 41.0 and drawn[rows["svc-good"]].get_width() == 97.5
+    assert drawn[rows["svc-bad"]].get_facecolor() != drawn[rows["svc-good"]].get_facecolor()  # rollback in red
+    no_data = [t for t in ax.texts if t.get_text() == "no data"]
+    assert len(no_data) == 1 and no_data[0].get_position()[1] == rows["svc-silent"]
+
+
+def test_score_ranking_top_n_and_an_empty_fleet():
+    figure, ax = new_ax()
+    summary = {"services": [fleet_entry(f"svc-{i}", float(i)) for i in range(5)]}
+    charts.plot_score_ranking(summary, ax, top_n=2)
+    assert top_to_bottom(ax) == ["svc-0", "svc-1"]
+    assert len(ax.containers[0]) == 2
+    empty = charts.plot_score_ranking({"services": []})
+    assert "No service" in empty.axes[0].texts[0].get_text()
+
+
+def test_degradation_heatmap_greys_out_days_without_data():
+    figure, ax = new_ax()
+    matrix = pd.DataFrame({"day 1": [1.0, 0.0], "day 2": [float("nan"), 0.0]}, index=["svc-$a", "svc-b"])
+    assert charts.plot_degradation_heatmap(matrix, ax) is figure
+    (image,) = ax.get_images()
+    rgba = image.to_rgba(image.get_array())
+    # The colours a reader sees: degraded red, fine green, no data grey (not the colour of 0).
+    assert to_hex(rgba[0, 0]) == charts.BREACH_COLOR.lower()
+    assert to_hex(rgba[1, 0]) == to_hex(rgba[1, 1]) == charts.OK_COLOR.lower()
+    assert to_hex(rgba[0, 1]) == charts.NO_DATA_COLOR.lower()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["degraded", "fine", "no data"]
+    assert [label.get_text() for label in ax.get_yticklabels()] == [r"svc-\$a", "svc-b"]

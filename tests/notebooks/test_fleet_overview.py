@@ -1,0 +1,32 @@
+"""What the fleet notebook shows besides charts: the verdict is a report block, escaped like the others."""
+
+from __future__ import annotations
+
+from stabmon.report import fleet_views
+from stabmon.report.views import Block
+
+HOSTILE = '<script>alert("svc")</script>'
+
+
+def summary(**overrides) -> dict:
+    document = {"service_count": 3, "window": {"duration_hours": 168.0, "start": "2026-01-05T00:00:00Z"},
+                "rollback_recommended": [], "no_data": [], "shards": None}
+    document.update(overrides)
+    return document
+
+
+def test_fleet_verdict_names_the_rollbacks_with_service_names_escaped():
+    verdict = fleet_views.fleet_verdict(summary(rollback_recommended=[HOSTILE, "svc-02"], no_data=["svc_03"]))
+    assert isinstance(verdict, Block)
+    assert "<script>" not in verdict.html and "&lt;script&gt;" in verdict.html
+    assert "<script>" not in verdict.markdown
+    assert "Roll back 2:" in verdict.text and "svc-02" in verdict.text
+    assert "No data for: svc_03." in verdict.text
+    assert r"svc\_03" in verdict.markdown  # a "_" would start emphasis in the .md export
+
+
+def test_fleet_verdict_without_rollback_and_with_missing_shards():
+    verdict = fleet_views.fleet_verdict(summary(shards={"count": 4, "missing": [2]}))
+    assert "3 services over 168 h from 2026-01-05T00:00:00Z." in verdict.text
+    assert "No service needs a rollback." in verdict.text
+    assert "Incomplete: shards [2] of 4 are missing." in verdict.text
