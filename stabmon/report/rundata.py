@@ -256,7 +256,9 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     folder = resolve_run_dir(run_dir)
     if not folder.is_dir():
         raise InputError(f"run folder not found: {folder}")
-    snapshots_read, notes = read_snapshots_quickly(folder)
+    # Validated when written: read back without the schema check (a kernel saves most of a second).
+    found = store.read_snapshots(folder, validate=False)
+    snapshots_read, notes = found.snapshots, list(found.warnings)
     if not snapshots_read:
         raise StoreError(f"no raw snapshots in {folder} (expected day_NN_raw/snapshot_*.json)")
     info = store.read_run_info(folder)
@@ -320,33 +322,6 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     )
 
 
-def read_snapshots_quickly(folder: Path) -> tuple[list[Snapshot], list[str]]:
-    """Every raw snapshot of a run folder, without JSON Schema validation.
-
-    The files were validated when they were written; validating 336 of them
-    again costs most of a second in each of the nine kernels of a report.
-    A file that does not parse into a snapshot is still skipped with a note
-    (as :func:`stabmon.store.read_snapshots` does), never fatal.
-    """
-    snapshots: list[Snapshot] = []
-    notes: list[str] = []
-    seen: set = set()
-    for path in store.iter_snapshot_files(folder):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                snapshot = Snapshot.from_dict(json.load(handle))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            notes.append(f"skipped {path.name}: {exc}")
-            continue
-        if snapshot.timestamp in seen:
-            notes.append(f"skipped {path.name}: duplicate snapshot time")
-            continue
-        seen.add(snapshot.timestamp)
-        snapshots.append(snapshot)
-    snapshots.sort(key=lambda s: s.timestamp)
-    return snapshots, notes
-
-
 def _settings_of(weekly: Mapping[str, Any] | None) -> Settings:
     # Keys a newer pipeline may add are ignored rather than refused: the
     # notebooks only need the thresholds they know.
@@ -356,7 +331,7 @@ def _settings_of(weekly: Mapping[str, Any] | None) -> Settings:
 
 
 def _read_baseline_file(folder: Path) -> dict[str, Any] | None:
-    path = folder / "baseline.json"
+    path = folder / store.BASELINE_FILE
     if not path.exists():
         return None
     data = store.read_json(path)
