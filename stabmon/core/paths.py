@@ -31,12 +31,6 @@ PARAMETERS_DIR: Path = PACKAGE_DIR / "parameters"
 #: The JSON Schemas of the run-folder documents (package data).
 SCHEMAS_DIR: Path = PACKAGE_DIR / "store" / "schemas"
 
-#: Sub-folder of a run folder that holds the rendered notebooks (contract section 4).
-REPORTS_DIRNAME: str = "reports"
-
-#: Analysis files written beside the summaries by the pipeline (contract section 4).
-ANOMALIES_FILE: str = "anomalies.jsonl"
-BURNDOWN_FILE: str = "slo_burndown.json"
 
 
 def find_checkout(package_dir: Path = PACKAGE_DIR) -> Path | None:

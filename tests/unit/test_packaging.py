@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stabmon import store
 from stabmon.core import paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +166,7 @@ def test_the_wheel_runs_demo_and_report_from_any_folder(tmp_path):
     # The retrospective is the one report written as both HTML and Markdown; one kernel keeps this quick.
     report = stabmon("-m", "stabmon.cli.main", "report", "--input", "D", "--only", "retrospective", "--no-progress")
     assert report.returncode == 0, report.stderr
-    reports = cwd / "D" / paths.REPORTS_DIRNAME
+    reports = cwd / "D" / store.REPORTS_DIR
     for name in ("retrospective.html", "retrospective.md", "retrospective.ipynb"):
         assert (reports / name).stat().st_size > 0, name
     executed = json.loads((reports / "retrospective.ipynb").read_text(encoding="utf-8"))
