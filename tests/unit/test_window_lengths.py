@@ -180,3 +180,19 @@ def test_day_marks_of_a_short_window_stay_inside_it(two_hour_run: Path) -> None:
     x = mdates.date2num(labels[0].get_position()[0])
     assert x == pytest.approx(mdates.date2num(pd.Timestamp("2026-01-05 01:00")))
     assert low <= x <= high
+
+
+def test_stabmon_demo_runs_any_length_and_refuses_an_interval_it_cannot_scrape(tmp_path: Path) -> None:
+    from test_cli import assert_one_line_error, run
+
+    out = tmp_path / "quarter-hour"
+    proc = run("demo", "--no-report", "--duration", "0.25", "--interval", "1", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    # 15 min at 1 min: snapshots at 00:00 ... 00:14, one day.
+    assert "demo (incident, 15 min): 15 snapshots, 1 daily summaries" in proc.stdout
+    assert len(list(out.glob("day_01_raw/snapshot_*.json"))) == 15
+    # 6 s is not a whole number of 15-second scrapes.
+    assert_one_line_error(run("demo", "--no-report", "--duration", "1", "--interval", "0.1", "--output", str(out)),
+                          "--interval 0.1: use a whole multiple of 15 seconds")
+    assert_one_line_error(run("demo", "--no-report", "--duration", "0.25", "--interval", "30", "--output", str(out)),
+                          "--interval 30 min is longer than --duration 0.25 h")
