@@ -676,7 +676,7 @@ def plot_week_signals(
     for ax in axes[:-1]:
         ax.set_xlabel("")
     axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
-    figure.suptitle("The week's golden signals (shaded days are degraded, red bands breach the SLO)",
+    figure.suptitle("The golden signals over the window (shaded days are degraded, red bands breach the SLO)",
                     x=0.01, ha="left", fontweight="bold")
     return figure
 
