@@ -8,11 +8,14 @@ from pathlib import Path
 from stabmon import store
 from stabmon.cli.args import positive
 from stabmon.cli.report import render_folder
+from stabmon.core.durations import format_duration
 from stabmon.core.errors import InputError
 
 DEFAULT_DEMO_OUTPUT = "outputs/demo"
 DEFAULT_SCENARIO = "incident"
 DEFAULT_SEED = 42
+DEFAULT_DURATION_HOURS = 168.0
+DEFAULT_INTERVAL_MINUTES = 30.0
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"output folder (default: {DEFAULT_DEMO_OUTPUT})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
                         help=f"random seed of the synthetic week (default: {DEFAULT_SEED})")
+    parser.add_argument("--duration", type=positive(float), default=DEFAULT_DURATION_HOURS, metavar="HOURS",
+                        help=f"length of the synthetic window in hours, e.g. 0.25 or 336 (default: {DEFAULT_DURATION_HOURS:g})")
+    parser.add_argument("--interval", type=positive(float), default=DEFAULT_INTERVAL_MINUTES, metavar="MINUTES",
+                        help=f"minutes between snapshots (default: {DEFAULT_INTERVAL_MINUTES:g})")
     parser.add_argument("--no-report", action="store_true", help="skip rendering the notebooks")
     parser.add_argument("--jobs", type=positive(int), default=2, help="notebooks rendered in parallel (default: 2)")
 
@@ -37,9 +44,20 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.scenario not in SCENARIOS:
         raise InputError(f"--scenario {args.scenario!r}: choose one of {', '.join(sorted(SCENARIOS))}")
     out = Path(args.output)
-    result = run_demo_week(out, scenario=args.scenario, seed=args.seed)
+    # The generator scrapes every 60 s by default; a shorter interval scrapes
+    # every 15 s so the interval stays a whole number of scrapes (contract section 1).
+    scrape = 60 if (args.interval * 60) % 60 == 0 else 15
+    if (args.interval * 60) % scrape or args.interval * 60 < scrape:
+        raise InputError(f"--interval {args.interval:g}: use a whole multiple of 15 seconds (0.25 minutes)")
+    if args.interval / 60.0 > args.duration:
+        raise InputError(f"--interval {args.interval:g} min is longer than --duration {args.duration:g} h")
+    try:
+        result = run_demo_week(out, scenario=args.scenario, seed=args.seed, duration_hours=args.duration,
+                               interval_minutes=args.interval, scrape_seconds=scrape)
+    except ValueError as error:  # the generator's window checks, e.g. a duration not a whole number of intervals
+        raise InputError(f"--duration {args.duration:g} --interval {args.interval:g}: {error}") from None
     weekly = result.weekly
-    print(f"demo ({args.scenario}): {weekly['total_snapshots']} snapshots, {len(result.daily)} daily summaries in {out}")
+    print(f"demo ({args.scenario}, {format_duration(args.duration)}): {weekly['total_snapshots']} snapshots, {len(result.daily)} daily summaries in {out}")
     print(f"stability score {weekly['stability_score']} grade {weekly['stability_grade']}; "
           f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
     print(f"weekly report: {out / store.WEEKLY_MD}")

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
+from stabmon.core.durations import format_duration
 from stabmon.core.errors import InputError
 from stabmon.core.model import Snapshot, Window, format_time
 
@@ -301,6 +302,11 @@ def _fmt_rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
+def window_length(burndown: dict[str, Any]) -> str:
+    """The SLO window of a burn-down in words (``15 min``, ``7 days``), from its ``window_days``."""
+    return format_duration(float(burndown["window_days"]) * 24.0)
+
+
 def burndown_markdown_table(burndown: dict[str, Any]) -> str:
     """The burn-down as a Markdown table for ``weekly_summary.md``.
 
@@ -338,7 +344,7 @@ def burndown_markdown_table(burndown: dict[str, Any]) -> str:
         outlook = "not burning: no exhaustion projected"
     lines += [
         "",
-        f"SLO {burndown['slo_target_percent']} % over {burndown['window_days']} days: error budget "
+        f"SLO {burndown['slo_target_percent']} % over {window_length(burndown)}: error budget "
         f"{_fmt_count(burndown['error_budget_requests'])} requests"
         f"{' (projected from the traffic so far)' if burndown.get('requests_projected') else ''}. "
         f"Burn rate 1 h: {_fmt_rate(burndown.get('burn_rate_1h'))}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stabmon.core.durations import duration_adjective, format_duration
 from stabmon.core.score import GRADE_WORDS
 from stabmon.core.text import md_escape
 
@@ -61,10 +62,12 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
     """
     lines: list[str] = []
     service = summary.get("service")
-    title = "# 7-Day Post-Release Stability Summary" + (f": {md_escape(service)}" if service else "")
+    hours = summary["total_duration_hours"]
+    title = (f"# {duration_adjective(hours, title_case=True)} Post-Release Stability Summary"
+             + (f": {md_escape(service)}" if service else ""))
     lines += [title, ""]
     lines.append(f"**Monitoring Window:** {summary['start_time']} → {summary['end_time']}  ")
-    lines.append(f"**Duration:** {summary['total_duration_hours']:.1f} hours "
+    lines.append(f"**Duration:** {format_duration(hours)} "
                  f"({summary['total_snapshots']}/{summary['expected_snapshots']} snapshots "
                  f"every {summary['interval_minutes']:g} min)  ")
     lines.append(f"**Baseline:** {summary['baseline_timestamp'] or 'none'}")

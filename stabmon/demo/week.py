@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from stabmon import store
@@ -22,13 +22,19 @@ def run_demo_week(
     fsync: bool = True,
     service: str = "checkout",
     scrape_seconds: int = 60,
+    duration_hours: float = 168.0,
+    interval_minutes: float = 30.0,
+    start: datetime | None = None,
 ) -> RebuildResult:
     """Generate a synthetic week and write the full run layout into ``out_dir``.
 
     Writes ``baseline.json``, ``run.json``, one raw snapshot per ``t_k``, the
     daily and weekly summaries and the weekly Markdown report. Snapshots of an
     earlier demo in the same folder are replaced, so the folder always holds
-    exactly one week.
+    exactly one run. ``duration_hours`` and ``interval_minutes`` set the
+    window (a week at 30 minutes by default; a 15-minute test run at 1 minute
+    works too: the planted incidents are kept only when the window holds them);
+    ``start`` defaults to the generator's fixed Monday midnight.
 
     Returns
     -------
@@ -36,11 +42,13 @@ def run_demo_week(
         The daily and weekly documents that were written.
     """
     out_dir = Path(out_dir)
-    week = generate_week(scenario, seed=seed, service=service, scrape_seconds=scrape_seconds)
+    week = generate_week(scenario, seed=seed, service=service, scrape_seconds=scrape_seconds,
+                         duration_hours=duration_hours, interval_minutes=interval_minutes, start=start)
     # The release day before the window is the baseline's window: its snapshots
     # feed the statistical comparison (a healthy day of the same service).
     release_day = generate_week("healthy", start=week.window.start - timedelta(days=1), duration_hours=24,
-                                seed=seed + 1, service=week.service, scrape_seconds=scrape_seconds)
+                                interval_minutes=interval_minutes, seed=seed + 1, service=week.service,
+                                scrape_seconds=scrape_seconds)
     baseline = dataclasses.replace(week.baseline, window={
         "start": format_time(release_day.window.start), "end": format_time(release_day.window.end)})
     week.baseline = baseline

@@ -31,6 +31,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator
 
+from stabmon.core.budget import window_length
+from stabmon.core.durations import format_duration
 from stabmon.core.model import METRIC_FIELDS, METRIC_LABELS
 from stabmon.report.rundata import METRIC_UNITS, interval_spans
 
@@ -130,29 +132,82 @@ def _interval_of(frame: pd.DataFrame | pd.Series) -> pd.Timedelta:
     return pd.Series(frame.index).diff().dropna().min()
 
 
+# Tick steps a time axis may use, finest first: the axis takes the finest that
+# puts at most _MAX_TICKS ticks on the window (10 minutes to 14 days and more).
+_TICK_STEPS = tuple(pd.Timedelta(step) for step in (
+    "1min", "2min", "5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D", "2D", "7D"))
+_MAX_TICKS = 9
+# Up to this span the ticks are clock times on one date; beyond it, dates.
+_CLOCK_SPAN = pd.Timedelta(hours=36)
+
+
+def time_ticks(start: Any, end: Any) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex, str]:
+    """Major and minor tick times of a time axis over ``[start, end]`` and the major labels' format.
+
+    The step is the finest of :data:`_TICK_STEPS` giving at most
+    :data:`_MAX_TICKS` major ticks, on whole multiples of the step in UTC
+    (hh:00, hh:15, midnight). The major ticks are never empty: a window that
+    holds no multiple of its step (possible only for the coarsest) gets one at
+    its start. Minor ticks split each major step in two to four (the finest).
+
+    Returns
+    -------
+    major, minor : pandas.DatetimeIndex
+        Naive-UTC tick times inside ``[start, end]``.
+    fmt : str
+        ``strftime`` format of the major labels: ``%H:%M`` up to 36 h, dates beyond.
+    """
+    begin, finish = pd.Timestamp(_xt(start)), pd.Timestamp(_xt(end))
+    span = max(finish - begin, pd.Timedelta(seconds=1))
+    step = next((s for s in _TICK_STEPS if span / s <= _MAX_TICKS), None)
+    if step is None:
+        step = pd.Timedelta(days=math.ceil(span / pd.Timedelta(days=1) / _MAX_TICKS))
+    # Days from the epoch for day steps, so 2-day ticks do not depend on the start.
+    major = pd.date_range(begin.ceil(step) if step <= pd.Timedelta(days=1) else _ceil_days(begin, step),
+                          finish, freq=step)
+    if major.empty:
+        major = pd.DatetimeIndex([begin])
+    minor_step = next((m for m in _TICK_STEPS if m < step and (step / m) in (2, 3, 4)), None)
+    minor = (pd.date_range(begin.ceil(minor_step), finish, freq=minor_step).difference(major)
+             if minor_step is not None else pd.DatetimeIndex([]))
+    return major, minor, "%H:%M" if span <= _CLOCK_SPAN else "%a %d %b"
+
+
+def _ceil_days(moment: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
+    epoch = pd.Timestamp("1970-01-01")
+    return epoch + math.ceil((moment - epoch) / step) * step
+
+
 def _time_axis(ax: Axes, start: Any, end: Any) -> None:
-    """Limit the x axis to ``[start, end]`` and label it in UTC at a sensible granularity."""
+    """Limit the x axis to ``[start, end]`` and label it in UTC at a step that fits the span."""
     begin, finish = _xt(start), _xt(end)
     ax.set_xlim(begin, finish)
-    span_hours = (finish - begin).total_seconds() / 3600.0
     # Fixed tick positions instead of mdates' rrule locators: those are
     # recomputed at every layout pass and were half of a week chart's
     # rendering time.
-    if span_hours <= 36:
-        major = pd.date_range(pd.Timestamp(begin).ceil("3h"), finish, freq="3h")
-        minor = pd.DatetimeIndex([])
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=timezone.utc))
+    major, minor, fmt = time_ticks(begin, finish)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=timezone.utc))
+    if fmt == "%H:%M":
         # The span starts one interval before the first snapshot (the previous
         # evening for a day), so name the date of the middle of the span.
         middle = begin + (finish - begin) / 2
         ax.set_xlabel(f"time (UTC), {middle:%a %d %b %Y}")
     else:
-        major = pd.date_range(pd.Timestamp(begin).ceil("1D"), finish, freq="1D")
-        minor = pd.date_range(pd.Timestamp(begin).ceil("6h"), finish, freq="6h")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=timezone.utc))
         ax.set_xlabel("date (UTC)")
     ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(major.to_pydatetime())))
     ax.xaxis.set_minor_locator(FixedLocator(mdates.date2num(minor.to_pydatetime())))
+
+
+# A bar on a timeline is at least this share of the axis wide, so a
+# one-snapshot episode on a 14-day axis (1 h of 336 h) still shows.
+_MIN_BAR_SHARE = 1.0 / 250.0
+
+
+def _bar_extent(begin: Any, end: Any, axis_start: Any, axis_end: Any) -> tuple[float, float]:
+    """``(left, width)`` in matplotlib date units of a timeline bar, at least :data:`_MIN_BAR_SHARE` of the axis."""
+    left, right = mdates.date2num(_xt(begin)), mdates.date2num(_xt(end))
+    axis_width = mdates.date2num(_xt(axis_end)) - mdates.date2num(_xt(axis_start))
+    return left, max(right - left, axis_width * _MIN_BAR_SHARE)
 
 
 def _frame_span(frame: pd.DataFrame | pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -199,25 +254,40 @@ def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[s
     return len(events)
 
 
+def day_spans(daily: pd.DataFrame | None) -> list[tuple[int, pd.Timestamp, pd.Timestamp]]:
+    """``(day_number, start, end)`` of each day of the daily table, ends cut at the window's end.
+
+    Uses the ``end_time`` column when the table has one (a day of a short
+    window is shorter than 24 h), else a whole day.
+    """
+    if daily is None or daily.empty:
+        return []
+    spans = []
+    for day_number, row in daily.iterrows():
+        begin = pd.Timestamp(row["start_time"])
+        end = row.get("end_time")
+        end = begin + pd.Timedelta(days=1) if end is None or pd.isna(end) else pd.Timestamp(end)
+        spans.append((int(day_number), begin, end))
+    return spans
+
+
 def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) -> None:
     """Draw day boundaries and shade degraded days on a multi-day timeline.
 
     ``daily`` is :attr:`stabmon.report.rundata.RunData.daily` (index ``day_number``,
-    ``start_time`` and ``degraded`` columns).
+    ``start_time``, ``end_time`` and ``degraded`` columns). Shading and labels
+    stay inside each day's span, so a window shorter than a day keeps its
+    axis (the label sits in the middle of the part of the day in the window).
     """
-    if daily is None or daily.empty:
-        return
     shaded = False
-    for day_number, row in daily.iterrows():
-        begin = pd.Timestamp(row["start_time"])
-        end = begin + pd.Timedelta(days=1)
+    for day_number, begin, end in day_spans(daily):
         ax.axvline(_xt(begin), color="#888888", linewidth=0.8, alpha=0.6)
-        if bool(row.get("degraded")):
+        if bool(daily.loc[day_number].get("degraded")):
             ax.axvspan(_xt(begin), _xt(end), color=DEGRADED_COLOR, alpha=0.14, linewidth=0,
                        label=None if shaded else "degraded day")
             shaded = True
         if label_days:
-            ax.text(_xt(begin + pd.Timedelta(hours=12)), 1.0, f"day {day_number}", transform=ax.get_xaxis_transform(),
+            ax.text(_xt(begin + (end - begin) / 2), 1.0, f"day {day_number}", transform=ax.get_xaxis_transform(),
                     ha="center", va="bottom", fontsize=8, color="#444444")
 
 
@@ -448,8 +518,12 @@ def plot_alert_episodes(
     if start is None or end is None:
         if daily is None or daily.empty:
             raise ValueError("plot_alert_episodes needs start and end, or the daily table")
-        start = pd.Timestamp(daily["start_time"].min())
-        end = pd.Timestamp(daily["start_time"].max()) + pd.Timedelta(days=1)
+        spans = day_spans(daily)
+        start, end = spans[0][1], max(span[2] for span in spans)
+        if not episodes.empty:
+            # An episode's span opens one interval before its first firing snapshot.
+            start = min(start, pd.Timestamp(episodes["span_start"].min()))
+            end = max(end, pd.Timestamp(episodes["span_end"].max()))
     lanes = [] if episodes.empty else list(dict.fromkeys(zip(episodes["alertname"], episodes["label_text"])))
     figure, ax = _figure_and_axes(ax, (11.0, 1.4 + 0.45 * max(len(lanes), 1)))
     if not lanes:
@@ -460,10 +534,10 @@ def plot_alert_episodes(
         for lane, key in enumerate(lanes):
             rows = episodes[(episodes["alertname"] == key[0]) & (episodes["label_text"] == key[1])]
             for _, row in rows.iterrows():
-                begin, finish = _xt(row["span_start"]), _xt(row["span_end"])
-                ax.barh(lane, mdates.date2num(finish) - mdates.date2num(begin), left=mdates.date2num(begin),
-                        height=0.6, color=SEVERITY_COLORS.get(row["severity"], "#777777"), alpha=0.9)
-                ax.text(mdates.date2num(finish), lane, f" {row['duration_minutes']:.0f} min", va="center",
+                left, width = _bar_extent(row["span_start"], row["span_end"], start, end)
+                ax.barh(lane, width, left=left, height=0.6, color=SEVERITY_COLORS.get(row["severity"], "#777777"),
+                        alpha=0.9)
+                ax.text(left + width, lane, f" {format_duration(row['duration_minutes'] / 60.0)}", va="center",
                         fontsize=8, color="#333333")
         ax.set_yticks(range(len(lanes)))
         ax.set_yticklabels([safe_text(name) for name, _ in lanes], fontsize=9)
@@ -602,7 +676,7 @@ def plot_week_signals(
     for ax in axes[:-1]:
         ax.set_xlabel("")
     axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
-    figure.suptitle("The week's golden signals (shaded days are degraded, red bands breach the SLO)",
+    figure.suptitle("The golden signals over the window (shaded days are degraded, red bands breach the SLO)",
                     x=0.01, ha="left", fontweight="bold")
     return figure
 
@@ -777,14 +851,15 @@ def plot_incident_timeline(
     figure, ax = _figure_and_axes(ax, (11.0, 1.6 + 0.42 * len(lanes)))
     interval = _interval_of(snapshots)
 
-    def bar(lane: int, begin: Any, end: Any, color: str, alpha: float = 0.9) -> None:
-        left = mdates.date2num(_xt(begin))
-        ax.barh(lane, mdates.date2num(_xt(end)) - left, left=left, height=0.6, color=color, alpha=alpha)
+    window = _frame_span(snapshots)
 
-    for _, row in daily.iterrows():
-        if bool(row.get("degraded")):
-            begin = pd.Timestamp(row["start_time"])
-            bar(0, begin, begin + pd.Timedelta(days=1), DEGRADED_COLOR)
+    def bar(lane: int, begin: Any, end: Any, color: str, alpha: float = 0.9) -> None:
+        left, width = _bar_extent(begin, end, *window)
+        ax.barh(lane, width, left=left, height=0.6, color=color, alpha=alpha)
+
+    for day_number, begin, end in day_spans(daily):
+        if bool(daily.loc[day_number].get("degraded")):
+            bar(0, begin, end, DEGRADED_COLOR)
     for begin, end in interval_spans(snapshots["availability"] < availability_slo_percent, interval):
         bar(1, begin, end, SIGNAL_COLORS["availability"])
     for begin, end in interval_spans(snapshots["p99_latency_ms"] >= latency_slo_p99_ms, interval):
@@ -808,7 +883,7 @@ def plot_incident_timeline(
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([safe_text(lane) for lane in lanes], fontsize=9)
     ax.set_ylim(len(lanes) - 0.4, -0.6)
-    _time_axis(ax, *_frame_span(snapshots))
+    _time_axis(ax, *window)
     ax.grid(True, axis="x", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -860,7 +935,7 @@ def plot_burndown(burndown: Mapping[str, Any] | None, ax: Axes | None = None, *,
     if target is not None:
         heading += f" of the {target:g} % SLO"
     if window_days:
-        heading += f" over {window_days:g} days"
+        heading += f" over {window_length(burndown)}"
     exhausted = days[days["cumulative_consumed_percent"] >= 100.0]
     if not exhausted.empty:
         heading += (f": exhausted on day {int(exhausted['day_number'].iloc[0])} "

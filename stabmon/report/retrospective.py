@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from stabmon.core.durations import format_duration, period_name
 from stabmon.report.rundata import RunData, baseline_comparison, interval_spans
 
 #: Anomaly severities listed in "what happened" (low ones are noise there;
@@ -23,9 +24,17 @@ EVENT_COLUMNS: tuple[str, ...] = ("start", "end", "day_number", "kind", "severit
 
 
 def _duration(delta: pd.Timedelta) -> str:
-    minutes = int(round(delta.total_seconds() / 60.0))
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return format_duration(delta.total_seconds() / 3600.0)
+
+
+def _period(run: RunData) -> str:
+    return period_name(run.window.duration_hours)
+
+
+def _has_trend(weekly: dict[str, Any]) -> bool:
+    # A trend compares the first days with the last: one day with data has none.
+    compared = (weekly.get("trend_details") or {}).get("compared_days") or ([], [])
+    return bool(compared[0] and compared[-1])
 
 
 def _days(numbers: list[int]) -> str:
@@ -131,18 +140,19 @@ def went_well(run: RunData) -> list[str]:
         lines.append(f"p99 latency met the {settings.latency_slo_p99_ms:g} ms SLO in at least "
                      f"{settings.degradation_compliance_percent:g} % of the snapshots every day.")
     if weekly.get("total_critical_alerts", 0) == 0:
-        lines.append("No critical alert fired all week.")
+        lines.append(f"No critical alert fired in {_period(run)}.")
     quiet = float(daily["alert_free_hours"].sum()) if len(daily) else 0.0
     covered = float(daily["snapshot_count"].sum()) * run.window.interval_minutes / 60.0
     if covered and quiet / covered >= 0.9:
-        lines.append(f"No critical or warning alert was firing for {quiet:.1f} of {covered:.1f} monitored hours.")
+        lines.append(f"No critical or warning alert was firing for {format_duration(quiet)} of the "
+                     f"{format_duration(covered)} monitored.")
     expected = weekly.get("expected_snapshots") or 0
     total = weekly.get("total_snapshots") or 0
     if expected and total >= expected:
         lines.append(f"Monitoring captured every snapshot ({total} of {expected}): the picture has no gaps.")
     for key, label in (("availability_trend", "Availability"), ("latency_trend", "Latency")):
-        if weekly.get(key) in ("stable", "improving"):
-            lines.append(f"{label} trend over the week: {weekly[key]}.")
+        if _has_trend(weekly) and weekly.get(key) in ("stable", "improving"):
+            lines.append(f"{label} trend over {_period(run)}: {weekly[key]}.")
     spans = _breach_spans(run)
     if spans:
         longest = max(end - begin for begin, end in spans)
@@ -150,12 +160,12 @@ def went_well(run: RunData) -> list[str]:
             lines.append(f"Every SLO breach recovered within {_duration(longest)} (the longest).")
     close = [m for m, row in _comparison(run).iterrows() if not row["over_threshold"]]
     if close:
-        lines.append(f"Stayed within {settings.drift_threshold_percent:g} % of the baseline over the week: "
+        lines.append(f"Stayed within {settings.drift_threshold_percent:g} % of the baseline over {_period(run)}: "
                      f"{', '.join(close)}.")
     score = weekly.get("stability_score")
     if score is not None and score >= 80:
         lines.append(f"Stability score {score:.1f} / 100 (grade {weekly.get('stability_grade')}).")
-    return lines or ["Nothing stood out as going well this week; see what did not."]
+    return lines or [f"Nothing stood out as going well in {_period(run)}; see what did not."]
 
 
 def did_not_go_well(run: RunData) -> list[str]:
@@ -177,21 +187,21 @@ def did_not_go_well(run: RunData) -> list[str]:
     over = over[over["over_threshold"]]
     if not over.empty:
         parts = [f"{m} {row['avg_drift_percent']:,.1f} %" for m, row in over.iterrows()]
-        lines.append(f"Drifted more than {settings.drift_threshold_percent:g} % from the baseline over the week: "
+        lines.append(f"Drifted more than {settings.drift_threshold_percent:g} % from the baseline over {_period(run)}: "
                      f"{', '.join(parts)}.")
     details = weekly.get("trend_details") or {}
     if weekly.get("availability_trend") == "degrading":
-        lines.append(f"Availability degraded over the week ({details.get('availability_change_points', 0):+.3f} points, "
+        lines.append(f"Availability degraded over {_period(run)} ({details.get('availability_change_points', 0):+.3f} points, "
                      "last days vs first days).")
     if weekly.get("latency_trend") == "degrading":
-        lines.append(f"p99 latency rose over the week ({details.get('latency_change_ms', 0):+.1f} ms, "
+        lines.append(f"p99 latency rose over {_period(run)} ({details.get('latency_change_ms', 0):+.1f} ms, "
                      "last days vs first days).")
     if weekly.get("resource_trend") == "degrading":
         cpu = details.get("cpu_change_percent")
         memory = details.get("memory_change_percent")
         figures = ", ".join(f"{name} {value:+.1f} %" for name, value in (("CPU", cpu), ("memory", memory))
                             if value is not None)
-        lines.append(f"Resource use rose over the week ({figures}; threshold {settings.trend_resource_percent:g} %).")
+        lines.append(f"Resource use rose over {_period(run)} ({figures}; threshold {settings.trend_resource_percent:g} %).")
     missing = weekly.get("missing_days") or []
     expected = weekly.get("expected_snapshots") or 0
     total = weekly.get("total_snapshots") or 0

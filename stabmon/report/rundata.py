@@ -451,6 +451,8 @@ def daily_frame(daily_documents: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         row["expected_snapshots"] = meta.get("expected_snapshots")
         row["data_completeness"] = meta.get("data_completeness")
         row["start_time"] = pd.Timestamp(meta.get("day_start") or document.get("start_time"))
+        # A day is cut short by the window's end (a 2-hour run has one 2-hour day).
+        row["end_time"] = pd.Timestamp(meta["day_end"]) if meta.get("day_end") else row["start_time"] + pd.Timedelta(days=1)
         for metric in DRIFT_METRICS:
             row[f"drift_{metric}"] = (document.get("drift_by_metric") or {}).get(metric)
         counts = document.get("anomaly_counts")

@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from stabmon.core import markdown as weekly_md
+from stabmon.core.budget import window_length
+from stabmon.core.durations import format_duration, period_name
 from stabmon.report import retrospective
 from stabmon.core.score import GRADE_WORDS
 from stabmon.core.text import md_escape
@@ -180,8 +182,8 @@ def run_header(run: RunData, day_number: int | None = None) -> Block:
     service = run.service or "unnamed service"
     lines: list[Block] = []
     if day_number is None:
-        lines.append(paragraph(("b", service), f": {weekly['start_time']} to {weekly['end_time']} (UTC), "
-                               f"{weekly['total_snapshots']} of {weekly['expected_snapshots']} snapshots every "
+        lines.append(paragraph(("b", service), f": {weekly['start_time']} to {weekly['end_time']} (UTC, "
+                               f"{format_duration(run.window.duration_hours)}), {weekly['total_snapshots']} of {weekly['expected_snapshots']} snapshots every "
                                f"{run.window.interval_minutes:g} min."))
     else:
         document = run.day_document(day_number)
@@ -285,7 +287,8 @@ def alert_episodes_table(run: RunData, day_number: int | None = None) -> Block:
     """Alert episodes (of a day or the week): when, how long, severity, alert and its labels."""
     episodes = day_episodes(run, day_number)
     if episodes.empty:
-        return paragraph("No alert episode" + (f" started on day {day_number}." if day_number else " this week."),
+        return paragraph("No alert episode" + (f" started on day {day_number}." if day_number
+                                               else f" in {period_name(run.window.duration_hours)}."),
                          tone="good")
     frame = pd.DataFrame({
         "day": episodes["day_number"],
@@ -391,8 +394,16 @@ def trends_table(run: RunData) -> Block:
     s = run.settings
     d = w.get("trend_details") or {}
     compared = d.get("compared_days")
-    basis = (f"days {', '.join(map(str, compared[0]))} vs {', '.join(map(str, compared[1]))}"
-             if compared else "first half vs last half of the days")
+    if compared and compared[0] and compared[1]:
+        note = f"Compared: days {', '.join(map(str, compared[0]))} vs {', '.join(map(str, compared[1]))}."
+    elif compared is not None:
+        # One day with data has no first and last half: say so instead of "days vs ."
+        days = run.daily
+        with_data = int((days["snapshot_count"] > 0).sum()) if "snapshot_count" in days else len(days)
+        note = (f"Not compared: a trend needs two days with data or more; "
+                f"{period_name(run.window.duration_hours)} has {with_data}.")
+    else:
+        note = "Compared: first half vs last half of the days."
     frame = pd.DataFrame([
         {"signal": "availability", "trend": w["availability_trend"],
          "change": "n/a" if d.get("availability_change_points") is None else f"{d['availability_change_points']:+.3f} points",
@@ -406,7 +417,7 @@ def trends_table(run: RunData) -> Block:
                              if v is not None) or "n/a",
          "threshold": f"± {s.trend_resource_percent:g} %"},
     ])
-    return stack(table(frame), paragraph(f"Compared: {basis}.", tone="note"))
+    return stack(table(frame), paragraph(note, tone="note"))
 
 
 def recommendations(run: RunData) -> Block:
@@ -435,7 +446,8 @@ def burndown_table(run: RunData) -> Block:
         return paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
     b = run.burndown or {}
     head = paragraph(
-        f"SLO {b.get('slo_target_percent', 'n/a')} % over {b.get('window_days', 'n/a')} days; error budget "
+        f"SLO {b.get('slo_target_percent', 'n/a')} % over "
+        f"{window_length(b) if b.get('window_days') else 'an unknown window'}; error budget "
         f"{format_value(b.get('error_budget_requests'))} requests; projected exhaustion: "
         f"{b.get('projected_exhaustion') or 'not projected'}.")
     return stack(head, table(frame, index=True))
@@ -451,7 +463,8 @@ def retrospective_summary(run: RunData) -> Block:
     verdict = "Rollback recommended" if w.get("rollback_recommended") else "No rollback needed"
     score = w.get("stability_score")
     degraded = w.get("degraded_days") or []
-    text = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} (UTC). "
+    text = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} "
+            f"(UTC, {format_duration(run.window.duration_hours)}). "
             f"{verdict}: {len(w.get('rollback_reasons') or [])} rollback criteria fired. "
             + (f"Stability score {score:.1f} / 100 (grade {w.get('stability_grade')}); " if score is not None else "")
             + f"degraded days: {', '.join(map(str, degraded)) or 'none'}; "
@@ -491,7 +504,7 @@ def slo_picture(run: RunData) -> Block:
         extra = paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
     w = run.weekly
     summary = paragraph(
-        f"Week: availability {_pct(w.get('avg_availability'), 3)} (request-weighted "
+        f"{period_name(run.window.duration_hours).capitalize()}: availability {_pct(w.get('avg_availability'), 3)} (request-weighted "
         f"{_pct(w.get('request_weighted_availability'), 3)}), mean SLO compliance "
         f"{_pct(w.get('avg_slo_compliance_percent'), 1)} (availability) and "
         f"{_pct(w.get('avg_latency_slo_compliance_percent'), 1)} (latency).")

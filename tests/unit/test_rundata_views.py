@@ -91,7 +91,7 @@ def test_retrospective_sentences_cite_figures(run_dir):
     assert any("1 of 2 days met every daily target (days 1)" in line for line in well)
     # 21 of day 2's 24 snapshots meet the SLO: 87.5 %; the alert fires in 3 hourly snapshots: 3 h.
     assert any(line.startswith("Day 2 was degraded: availability SLO compliance 87.5 %") for line in bad)
-    assert any(f"Critical alert {SCRIPT} fired for 3 h 00 min on day 2" in line for line in bad)
+    assert any(f"Critical alert {SCRIPT} fired for 3 h on day 2" in line for line in bad)
     assert any(line.startswith(f"Write up the {SCRIPT} incident of day 2") for line in actions)
     events = retrospective.incident_events(run)
     assert [k for k in events["kind"] if k != "anomaly"] == ["degraded day", "SLO breach", "alert"]
