@@ -272,7 +272,7 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
          status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
         ("Metrics over the drift threshold", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
         ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
-         "all", status(meta["data_completeness"] == "complete")),
+         "all", status(meta["actual_snapshots"] >= meta["expected_snapshots"])),
     ]
     coverage = meta.get("metric_coverage_percent") or {}
     rows.append(("Key metric coverage", ", ".join(f"{METRIC_LABELS.get(m, m)} {_pct(coverage.get(m), 1)}"
