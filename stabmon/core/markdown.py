@@ -47,6 +47,13 @@ def reason_lines(summary: dict[str, Any]) -> list[str]:
             for r in summary.get("inconclusive_reasons") or []]
 
 
+def no_recommendation_text(summary: dict[str, Any]) -> str:
+    """What an empty recommendation list means: met targets, or only the values present when inconclusive."""
+    if verdict_of(summary) == "inconclusive":
+        return "None from the values present, but the verdict is inconclusive: the key metrics above lack data."
+    return "None: every signal met its target."
+
+
 def status_word(ok: bool | None, inconclusive: bool = False) -> str:
     """``no data`` (no value), ``fail``, ``inconclusive`` (met, but the metric has too few or untrusted
     values) or ``pass``. A failure stays a failure: it is evidence even from partial data."""
@@ -188,7 +195,7 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
     if summary["recommendations"]:
         lines += [f"{i}. {md_escape(r)}" for i, r in enumerate(summary["recommendations"], 1)]
     else:
-        lines.append("None: every signal met its target.")
+        lines.append(no_recommendation_text(summary))
     lines += ["", "## Action Items", ""]
     if summary["action_items"]:
         lines += [f"- [ ] {md_escape(a)}" for a in summary["action_items"]]

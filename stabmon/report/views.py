@@ -437,7 +437,7 @@ def trends_table(run: RunData) -> Block:
 def recommendations(run: RunData) -> Block:
     """The weekly recommendations, numbered."""
     return bullets(run.weekly.get("recommendations") or [], numbered=True,
-                   empty="None: every signal met its target.")
+                   empty=weekly_md.no_recommendation_text(run.weekly))
 
 
 def action_items(run: RunData) -> Block:

@@ -88,7 +88,7 @@ def test_a_key_metric_missing_all_week_is_inconclusive_with_its_reason():
         {"metric": "error_rate", "source": "coverage", "reason": "value in 0 of 336 snapshots (0.0 % < 90 %)"}]
     text = weekly_markdown(summary)
     assert "**Verdict:** ⚠️ INCONCLUSIVE" in text and "error rate: value in 0 of 336 snapshots" in text
-    assert "No rollback" not in text
+    assert "No rollback" not in text and "every signal met its target" not in text
 
 
 def test_a_missing_day_counts_against_the_week():
