@@ -57,7 +57,7 @@ def fleet_verdict(summary: dict[str, Any]) -> Block:
         blocks.append(paragraph(("b", f"Roll back {len(rollback)}:"), " " + ", ".join(rollback) + ".", tone="bad"))
     else:
         blocks.append(paragraph(("b", "No service needs a rollback."), tone="good"))
-    inconclusive = [e for e in summary["services"] if e.get("verdict") == "inconclusive"]
+    inconclusive = [e for e in summary.get("services") or [] if e.get("verdict") == "inconclusive"]
     if inconclusive:
         # Listed apart, as plainly as the rollbacks: not enough data is not healthy.
         blocks.append(paragraph(("b", f"INCONCLUSIVE {len(inconclusive)}:"), " " + "; ".join(

@@ -402,7 +402,8 @@ def daily_breakdown_table(run: RunData) -> Block:
         "snapshots": [f"{int(a)}/{int(e)}" for a, e in zip(daily["snapshot_count"], daily["expected_snapshots"])],
         "degraded": [
             ", ".join(n for n, k in (("availability", "availability_degraded"), ("latency", "latency_degraded"),
-                                     ("error rate", "error_rate_degraded")) if bool(row[k])) or "no"
+                                     ("error rate", "error_rate_degraded")) if bool(row[k]))
+            or ("no" if row["data_completeness"] == "complete" else "no (partial data)")
             if row["snapshot_count"] else "no data"
             for _, row in daily.iterrows()
         ],
