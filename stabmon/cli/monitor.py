@@ -15,6 +15,7 @@ from typing import Any
 
 from stabmon import store
 from stabmon.cli.args import positive
+from stabmon.cli.gate import add_gate_argument, folder_verdict, gate_exit
 from stabmon.cli.report import render_folder
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.collect.queries import build_catalogue, check_label_name
@@ -63,6 +64,7 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-mode", action="store_true",
                         help="with --duration <= 2, take a snapshot every 10 minutes")
     parser.add_argument("--report", action="store_true", help="render the notebooks when the run ends")
+    add_gate_argument(parser)
     group = parser.add_argument_group("fleet (many services in one run)")
     choose = group.add_mutually_exclusive_group()
     choose.add_argument("--services", metavar="A,B,C", default=None,
@@ -154,25 +156,41 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
                       jobs=args.jobs)
 
 
-def print_fleet_verdict(folder: Path, summary: dict[str, Any]) -> None:
-    """The fleet's verdict in two lines: how many to roll back (named), and where the summary is."""
+def _named(services: list[str]) -> str:
+    return f" ({', '.join(services[:10])}{' ...' if len(services) > 10 else ''})" if services else ""
+
+
+def print_fleet_verdict(folder: Path, summary: dict[str, Any]) -> str:
+    """The fleet's verdict in three lines: how many to roll back and how many are inconclusive (named),
+    and where the summary is; return the fleet's verdict (its worst service's)."""
     rollback = summary["rollback_recommended"]
-    named = f" ({', '.join(rollback[:10])}{' ...' if len(rollback) > 10 else ''})" if rollback else ""
-    print(f"fleet of {summary['service_count']} services in {folder}: {len(rollback)} to roll back{named}")
+    inconclusive = summary.get("inconclusive") or []
+    verdict = summary.get("verdict") or ("rollback" if rollback else "pass")
+    print(f"fleet of {summary['service_count']} services in {folder}: {len(rollback)} to roll back{_named(rollback)}, "
+          f"{len(inconclusive)} inconclusive{_named(inconclusive)}")
+    print(f"verdict: {verdict.upper()}")
     print(f"fleet summary: {folder / store.FLEET_SUMMARY_MD}")
+    return verdict
 
 
 def run_monitor_command(args: argparse.Namespace) -> int:
-    """``stabmon monitor``: collect and analyse a window; return the exit code (0 or 130)."""
+    """``stabmon monitor``: collect and analyse a window; return the exit code.
+
+    0 when the run finished (under ``--gate``: 0 pass, 2 rollback, 3
+    inconclusive), 130 when interrupted.
+    """
     options = resolve_run_options(args, datetime.now(timezone.utc))
     outcome = monitor(options)
     if outcome.exit_code != 0:
         return outcome.exit_code
+    verdict = "inconclusive"  # a fleet run that wrote no summary judged nothing
     if options.fleet and outcome.summary is not None:
-        print_fleet_verdict(options.out_dir, outcome.summary)
+        verdict = print_fleet_verdict(options.out_dir, outcome.summary)
     elif not options.fleet:
+        verdict = folder_verdict(options.out_dir)
         print(f"{options.out_dir}: {options.window.snapshot_count} snapshots, "
               f"weekly summary in {options.out_dir / store.WEEKLY_JSON}")
+        print(f"verdict: {verdict.upper()}")
     if args.report:
         render_folder(options.out_dir)
-    return 0
+    return gate_exit(verdict, args.gate)

@@ -11,6 +11,10 @@ Rules (contract section 3 and the seed write-up):
   rate is at or above 0.1 %.
 * Request-weighted figures use only the snapshots where both the request and
   the error count are known.
+* ``_metadata.metric_coverage_percent`` is, per metric, the day's snapshots
+  with a value over the snapshots the window expects that day (not only the
+  ones on disk). The day is ``complete`` only when every expected snapshot is
+  there and every key metric has a value in each of them.
 
 Pure: no I/O and no clock (the caller passes ``generated_at``).
 """
@@ -24,7 +28,9 @@ from typing import Any, Callable, Sequence
 
 from stabmon.core.alerts import AlertEpisode, alert_episodes, alert_free_hours, severity_counts
 from stabmon.core.figures import max_of, mean_of, min_of, rounded
-from stabmon.core.model import ALL_METRICS, DRIFT_METRICS, SCHEMA_VERSION, Snapshot, Window, format_time
+from stabmon.core.model import (
+    ALL_METRICS, DRIFT_METRICS, METRIC_FIELDS, SCHEMA_VERSION, Snapshot, Window, format_time,
+)
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
 
@@ -84,11 +90,31 @@ def degradation_flags(
     }
 
 
-def completeness(actual: int, expected: int) -> str:
-    """``missing`` (no snapshot), ``complete`` or ``partial``."""
+def completeness(actual: int, expected: int, key_metric_values: dict[str, int] | None = None) -> str:
+    """``missing`` (no snapshot), ``complete`` or ``partial``.
+
+    ``complete`` needs every expected snapshot **and**, when
+    ``key_metric_values`` (key metric -> snapshots with a value) is given, a
+    value of every key metric in each of them: 48 snapshots whose p99 is null
+    are not a complete day.
+    """
     if actual == 0:
         return "missing"
-    return "complete" if actual >= expected else "partial"
+    if actual < expected:
+        return "partial"
+    if key_metric_values and any(count < actual for count in key_metric_values.values()):
+        return "partial"
+    return "complete"
+
+
+def metric_value_counts(snapshots: Sequence[Snapshot]) -> dict[str, int]:
+    """Per metric, how many of ``snapshots`` have a value (``None`` is no value)."""
+    return {name: sum(1 for s in snapshots if s.values.get(name) is not None) for name in METRIC_FIELDS}
+
+
+def coverage_percent(values: int, expected: int) -> float | None:
+    """``values`` over ``expected`` snapshots in percent (4 decimals); ``None`` when none is expected."""
+    return round(values / expected * 100.0, 4) if expected else None
 
 
 # ---------------------------------------------------------------------------
@@ -214,18 +240,24 @@ def _drift_figures(snapshots: Sequence[Snapshot], settings: Settings) -> dict[st
 
 
 def _metadata(
-    context: DayContext, actual: int, warnings: list[str], generated_at: datetime | None
+    context: DayContext, day_snaps: Sequence[Snapshot], warnings: list[str], generated_at: datetime | None,
+    settings: Settings,
 ) -> dict[str, Any]:
     window = context.window
     day_start, day_end = window.day_bounds(context.day_number)
     expected = window.expected_snapshots(context.day_number)
+    actual = len(day_snaps)
+    counts = metric_value_counts(day_snaps)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": format_time(generated_at) if generated_at else None,
-        "data_completeness": completeness(actual, expected),
+        "data_completeness": completeness(actual, expected, {m: counts[m] for m in settings.key_metrics}),
         "expected_snapshots": expected,
         "actual_snapshots": actual,
         "completeness_percent": round(actual / expected * 100.0, 4) if expected else 0.0,
+        # The weekly coverage adds these counts up: percentages would not add.
+        "metric_value_counts": counts,
+        "metric_coverage_percent": {m: coverage_percent(n, expected) for m, n in counts.items()},
         "day_start": format_time(day_start),
         "day_end": format_time(day_end),
         "interval_minutes": window.interval_minutes,
@@ -287,7 +319,7 @@ def aggregate_day(
         **_alert_figures(day_snaps, day_episodes, context.window.interval_minutes),
         **_drift_figures(day_snaps, settings),
         **degradation_flags(availability_compliance, latency_compliance, avg_error_rate, settings),
-        "_metadata": _metadata(context, len(day_snaps), warnings, generated_at),
+        "_metadata": _metadata(context, day_snaps, warnings, generated_at, settings),
     }
 
 

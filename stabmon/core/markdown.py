@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from stabmon.core.durations import duration_adjective, format_duration
+from stabmon.core.model import METRIC_LABELS
 from stabmon.core.score import GRADE_WORDS
 from stabmon.core.text import md_escape
+
+#: Status words of the Key Metrics rows (``key_metrics_rows``), and how the Markdown shows them.
+STATUS_MARKS = {"pass": "✅ PASS", "fail": "❌ FAIL", "no data": "⚪ NO DATA", "inconclusive": "⚠️ INCONCLUSIVE"}
+
+#: How each verdict is headlined (the Markdown, the notebooks, the CLI).
+VERDICT_HEADLINES = {
+    "rollback": "⛔ ROLLBACK RECOMMENDED",
+    "inconclusive": "⚠️ INCONCLUSIVE: not enough trustworthy data to judge the release",
+    "pass": "✅ PASS: no rollback criterion fired and every key metric was measured",
+}
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -21,35 +32,85 @@ def _span(days: list[int]) -> str:
     return f"{days[0]}-{days[-1]}" if len(days) > 1 else str(days[0])
 
 
-def _status(ok: bool | None) -> str:
+def _not_degraded(meta: dict[str, Any]) -> str:
+    # "No" only from complete data: a day whose key metric is null was not shown healthy.
+    return "No" if meta["data_completeness"] == "complete" else "No (partial data)"
+
+
+def verdict_of(summary: dict[str, Any]) -> str:
+    """The summary's verdict; a summary written before the three states has only ``rollback_recommended``."""
+    return summary.get("verdict") or ("rollback" if summary.get("rollback_recommended") else "pass")
+
+
+def reason_lines(summary: dict[str, Any]) -> list[str]:
+    """The inconclusive reasons as ``"<metric>: <reason>"`` lines."""
+    return [f"{METRIC_LABELS.get(r['metric'], r['metric'])}: {r['reason']}"
+            for r in summary.get("inconclusive_reasons") or []]
+
+
+def no_recommendation_text(summary: dict[str, Any]) -> str:
+    """What an empty recommendation list means: met targets, or only the values present when inconclusive."""
+    if verdict_of(summary) == "inconclusive":
+        return "None from the values present, but the verdict is inconclusive: the key metrics above lack data."
+    return "None: every signal met its target."
+
+
+def status_word(ok: bool | None, inconclusive: bool = False) -> str:
+    """``no data`` (no value), ``fail``, ``inconclusive`` (met, but the metric has too few or untrusted
+    values) or ``pass``. A failure stays a failure: it is evidence even from partial data."""
     if ok is None:
-        return "⚪ NO DATA"
-    return "✅ PASS" if ok else "❌ FAIL"
+        return "no data"
+    if not ok:
+        return "fail"
+    return "inconclusive" if inconclusive else "pass"
 
 
-def key_metrics_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
-    """The Key Metrics table as (metric, value, target, pass) rows."""
+def score_text(summary: dict[str, Any]) -> str:
+    """``"93.2/100, grade A (Excellent)"``, with ``from partial data`` when a day was missing or incomplete."""
+    score, grade = summary["stability_score"], summary["stability_grade"]
+    if score is None:
+        return "n/a (no data to score)"
+    text = f"{score:.1f}/100, grade {grade} ({GRADE_WORDS[grade]})"
+    basis = summary.get("score_basis") or {}
+    if basis.get("partial"):
+        text += (f", from partial data ({basis['complete_days']} of {basis['days']} days complete, "
+                 f"{basis['days_with_data']} with data)")
+    return text
+
+
+def key_metrics_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The Key Metrics table as (metric, value, target, status word) rows (see :func:`status_word`).
+
+    A key metric named in ``inconclusive_reasons`` never reads ``pass``, and
+    "no degraded day" reads ``inconclusive`` when a key metric lacks values:
+    a day cannot be degraded on a signal that was not measured.
+    """
     s = summary["settings"]
+    doubtful = {r["metric"] for r in summary.get("inconclusive_reasons") or []}
     availability = summary["avg_availability"]
     error_rate = summary["avg_error_rate"]
     p99 = summary["avg_p99_latency_ms"]
     drift = summary["avg_drift_percent"]
     days = [d for d in summary["daily_summaries"] if d["snapshot_count"] > 0]
+    weighted = summary["request_weighted_availability"]
     return [
         ("Availability (mean of snapshots)", _pct(availability, 3), f"≥{s['availability_slo_percent']:g}%",
-         None if availability is None else availability >= s["availability_slo_percent"]),
-        ("Availability (request-weighted)", _pct(summary["request_weighted_availability"], 3),
-         f"≥{s['availability_slo_percent']:g}%",
-         None if summary["request_weighted_availability"] is None
-         else summary["request_weighted_availability"] >= s["availability_slo_percent"]),
+         status_word(None if availability is None else availability >= s["availability_slo_percent"],
+                     "availability" in doubtful)),
+        ("Availability (request-weighted)", _pct(weighted, 3), f"≥{s['availability_slo_percent']:g}%",
+         status_word(None if weighted is None else weighted >= s["availability_slo_percent"],
+                     bool(doubtful & {"availability", "error_rate"}))),
         ("Error Rate", _pct(error_rate, 3), f"<{s['error_rate_degraded_percent']:g}%",
-         None if error_rate is None else error_rate < s["error_rate_degraded_percent"]),
+         status_word(None if error_rate is None else error_rate < s["error_rate_degraded_percent"],
+                     "error_rate" in doubtful)),
         ("P99 Latency (mean of snapshot p99s)", _ms(p99), f"<{s['latency_slo_p99_ms']:g}ms",
-         None if p99 is None else p99 < s["latency_slo_p99_ms"]),
+         status_word(None if p99 is None else p99 < s["latency_slo_p99_ms"], "p99_latency_ms" in doubtful)),
         ("Drift", _pct(drift, 1), f"≤{s['drift_threshold_percent']:g}%",
-         None if drift is None else drift <= s["drift_threshold_percent"]),
-        ("Critical Alerts", str(summary["total_critical_alerts"]), "0", summary["total_critical_alerts"] == 0),
-        ("Days Degraded", f"{summary['days_with_degradation']}/{len(days)}", "0", summary["days_with_degradation"] == 0),
+         status_word(None if drift is None else drift <= s["drift_threshold_percent"])),
+        ("Critical Alerts", str(summary["total_critical_alerts"]), "0",
+         status_word(summary["total_critical_alerts"] == 0)),
+        ("Days Degraded", f"{summary['days_with_degradation']}/{len(days)}", "0",
+         status_word(summary["days_with_degradation"] == 0, bool(doubtful))),
     ]
 
 
@@ -72,27 +133,24 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
                  f"every {summary['interval_minutes']:g} min)  ")
     lines.append(f"**Baseline:** {summary['baseline_timestamp'] or 'none'}")
     lines += ["", "---", "", "## Executive Summary", ""]
-    score = summary["stability_score"]
-    grade = summary["stability_grade"]
-    if score is None:
-        lines.append("**Stability Score:** n/a (not enough data)  ")
-    else:
-        lines.append(f"**Stability Score:** {score:.1f}/100  ")
-        lines.append(f"**Overall Grade:** {grade} ({GRADE_WORDS[grade]})  ")
-    if summary["rollback_recommended"]:
-        lines.append("**Verdict:** ⛔ ROLLBACK RECOMMENDED")
+    lines.append(f"**Stability Score:** {score_text(summary)}  ")
+    verdict = verdict_of(summary)
+    lines.append(f"**Verdict:** {VERDICT_HEADLINES[verdict]}")
+    if verdict == "rollback":
         lines.append("")
-        for reason in summary["rollback_reasons"]:
-            lines.append(f"- {md_escape(reason)}")
-    else:
-        lines.append("**Verdict:** ✅ No rollback: no rollback criterion fired")
+        lines += [f"- {md_escape(reason)}" for reason in summary["rollback_reasons"]]
+    doubts = reason_lines(summary)
+    if doubts:
+        lines += ["", "Key metrics without enough trustworthy data:" if verdict == "inconclusive"
+                  else "Also, key metrics without enough trustworthy data:", ""]
+        lines += [f"- {md_escape(line)}" for line in doubts]
     if summary["missing_days"]:
         lines += ["", f"> Days with no data: {', '.join(map(str, summary['missing_days']))} "
                       "(left out of every average)."]
 
     lines += ["", "## Key Metrics", "", "| Metric | Value | Target | Status |", "|--------|-------|--------|--------|"]
-    for metric, value, target, ok in key_metrics_rows(summary):
-        lines.append(f"| {metric} | {value} | {target} | {_status(ok)} |")
+    for metric, value, target, status in key_metrics_rows(summary):
+        lines.append(f"| {metric} | {value} | {target} | {STATUS_MARKS[status]} |")
 
     details = summary["trend_details"]
     first, last = details.get("compared_days") or ([], [])
@@ -124,8 +182,9 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
         lines.append(
             f"| Day {d['day_number']} | {_pct(d['avg_availability'], 3)} | {_pct(d['avg_error_rate'], 3)} | "
             f"{_ms(d['avg_p99_latency_ms'])} | {_ms(d.get('day_p99_latency_ms'))} | {_pct(d['avg_drift_percent'], 1)} | "
-            f"{_pct(d['slo_compliance_percent'], 1)} | {meta['actual_snapshots']}/{meta['expected_snapshots']} | "
-            f"{'Yes (' + ', '.join(flags) + ')' if flags else 'No'} |"
+            f"{_pct(d['slo_compliance_percent'], 1)} | {meta['actual_snapshots']}/{meta['expected_snapshots']}"
+            f"{' (partial)' if meta['data_completeness'] == 'partial' else ''} | "
+            f"{'Yes (' + ', '.join(flags) + ')' if flags else _not_degraded(meta)} |"
         )
 
     if burndown_table:
@@ -139,7 +198,7 @@ def weekly_markdown(summary: dict[str, Any], *, burndown_table: str | None = Non
     if summary["recommendations"]:
         lines += [f"{i}. {md_escape(r)}" for i, r in enumerate(summary["recommendations"], 1)]
     else:
-        lines.append("None: every signal met its target.")
+        lines.append(no_recommendation_text(summary))
     lines += ["", "## Action Items", ""]
     if summary["action_items"]:
         lines += [f"- [ ] {md_escape(a)}" for a in summary["action_items"]]

@@ -55,7 +55,7 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 #: ``_metadata.schema_version`` of the daily and weekly summary documents.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def utc(ts: datetime) -> datetime:

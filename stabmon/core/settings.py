@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from stabmon.core.errors import InputError
+from stabmon.core.model import METRIC_FIELDS
+
+#: The metrics a verdict cannot be given without (contract section 3.8).
+DEFAULT_KEY_METRICS: tuple[str, ...] = ("availability", "error_rate", "p99_latency_ms")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,19 @@ class Settings:
     rollback_critical_alerts: int = 5
     #: A stability score below this asks for a comprehensive review.
     low_score_threshold: float = 70.0
+    #: The metrics the verdict rests on: without enough values of one, the verdict is ``inconclusive``.
+    key_metrics: tuple[str, ...] = DEFAULT_KEY_METRICS
+    #: A key metric needs a value in at least this share of the window's expected snapshots (%).
+    min_coverage_percent: float = 90.0
+
+    def __post_init__(self) -> None:
+        if not self.key_metrics:
+            raise InputError("key_metrics must name at least one metric")
+        unknown = [m for m in self.key_metrics if m not in METRIC_FIELDS]
+        if unknown:
+            raise InputError(f"unknown key metric(s): {', '.join(unknown)} (known: {', '.join(METRIC_FIELDS)})")
+        if not 0.0 < self.min_coverage_percent <= 100.0:
+            raise InputError(f"min_coverage_percent must be in (0, 100], got {self.min_coverage_percent!r}")
 
     @classmethod
     def from_mapping(cls, overrides: dict[str, Any] | None) -> "Settings":
@@ -60,13 +77,27 @@ class Settings:
         for key, value in overrides.items():
             if key not in known:
                 raise InputError(f"unknown setting {key!r}")
+            if key == "key_metrics":
+                values[key] = _metric_names(value)
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InputError(f"setting {key!r} must be a number, got {value!r}")
             values[key] = int(value) if known[key].type in ("int", int) else float(value)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        values["key_metrics"] = list(self.key_metrics)  # JSON has lists, not tuples
+        return values
+
+
+def _metric_names(value: Any) -> tuple[str, ...]:
+    """``key_metrics`` from a settings file: a list of metric names (one name alone is accepted)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"setting 'key_metrics' must be a list of metric names, got {value!r}")
+    return tuple(value)
 
 
 DEFAULT_SETTINGS = Settings()

@@ -2,7 +2,9 @@
 
 With an odd number of days the middle day is left out of both halves, so
 each half has the same weight. A change within the setting's threshold is
-``stable``.
+``stable``. A trend that cannot be computed (fewer than two days with data,
+or a half where the signal has no value) is ``unknown``, never ``stable``:
+no data says nothing about stability.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _mean_trend(
     """The trend word for a rise or a fall of the mean of ``key`` past ``threshold``, and the change."""
     a, b = _half_means(days, key)
     if a is None or b is None:
-        return "stable", None
+        return "unknown", None
     diff = b - a
     if diff > threshold:
         return rising, diff
@@ -57,7 +59,10 @@ def resource_trend(
     days: Sequence[dict[str, Any]], settings: Settings = DEFAULT_SETTINGS
 ) -> tuple[str, dict[str, float | None]]:
     """Trend of CPU and memory: relative change of the mean, degrading if either rises past 5 %,
-    improving if both fall past 5 %, else stable."""
+    improving if both fall past 5 %, unknown when either change cannot be computed, else stable.
+
+    A rise of one is evidence enough for ``degrading`` even when the other is unknown.
+    """
     changes: dict[str, float | None] = {}
     for key, field_name in (("cpu", "avg_cpu_percent"), ("memory", "avg_memory_percent")):
         a, b = _half_means(days, field_name)
@@ -66,7 +71,9 @@ def resource_trend(
     known = [c for c in changes.values() if c is not None]
     if any(c > limit for c in known):
         return "degrading", changes
-    if len(known) == 2 and all(c < -limit for c in known):
+    if len(known) < len(changes):
+        return "unknown", changes
+    if all(c < -limit for c in known):
         return "improving", changes
     return "stable", changes
 

@@ -3,6 +3,16 @@
 Weekly figures are means of the daily figures over the days with data; a
 day with no snapshots is listed (in ``daily_summaries`` and ``missing_days``)
 but left out of every average and trend. Pure: no I/O and no clock.
+
+The verdict has three states (contract section 3.8):
+
+* ``rollback`` when any rollback criterion fired: a rollback is evidence,
+  and missing data elsewhere does not take it away;
+* else ``inconclusive`` when a key metric has a value in fewer than
+  ``min_coverage_percent`` % of the window's expected snapshots (exactly the
+  setting is enough), or a preflight finding of severity ``error`` says a key
+  metric cannot be trusted;
+* else ``pass``.
 """
 
 from __future__ import annotations
@@ -11,8 +21,9 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from stabmon.core.advice import recommendations_and_actions
+from stabmon.core.daily import coverage_percent
 from stabmon.core.figures import days_with_data, mean_of, rounded
-from stabmon.core.model import SCHEMA_VERSION, Baseline, Window, format_time
+from stabmon.core.model import METRIC_FIELDS, SCHEMA_VERSION, Baseline, Window, format_time
 from stabmon.core.rollback import rollback_evidence
 from stabmon.core.score import grade_for, stability_score
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
@@ -109,6 +120,68 @@ def _day_counts(daily: Sequence[dict[str, Any]], with_data: Sequence[dict[str, A
     }
 
 
+def window_value_counts(daily: Sequence[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """Per metric, the window's snapshots with a value, and the window's expected snapshots.
+
+    Added up from the days (``_metadata.metric_value_counts`` and
+    ``expected_snapshots``), so a day with no snapshot counts as expected
+    snapshots without a value.
+    """
+    counts = {m: 0 for m in METRIC_FIELDS}
+    for day in daily:
+        for metric, n in (day["_metadata"].get("metric_value_counts") or {}).items():
+            if metric in counts:
+                counts[metric] += int(n)
+    return counts, sum(int(d["_metadata"]["expected_snapshots"]) for d in daily)
+
+
+def coverage_reasons(counts: dict[str, int], expected: int, settings: Settings) -> list[dict[str, Any]]:
+    """One reason per key metric with a value in fewer than ``min_coverage_percent`` % of ``expected``.
+
+    ``values * 100 < min * expected`` compares without rounding, so 9 of 10
+    against 90 % is enough (90 % >= 90 %) and 43 of 48 (89.58 %) is not.
+    """
+    reasons = []
+    for metric in settings.key_metrics:
+        n = counts.get(metric, 0)
+        if n * 100.0 < settings.min_coverage_percent * expected:
+            share = n / expected * 100.0 if expected else 0.0
+            reasons.append({
+                "metric": metric,
+                "source": "coverage",
+                "reason": f"value in {n} of {expected} snapshots "
+                          f"({share:.1f} % < {settings.min_coverage_percent:g} %)",
+            })
+    return reasons
+
+
+def preflight_reasons(findings: Sequence[dict[str, Any]] | None, settings: Settings) -> list[dict[str, Any]]:
+    """One reason per preflight finding of severity ``error`` on a key metric (its message is the reason)."""
+    return [
+        {"metric": f["metric"], "source": "preflight", "reason": str(f.get("message") or f.get("code") or "error")}
+        for f in findings or []
+        if f.get("severity") == "error" and f.get("metric") in settings.key_metrics
+    ]
+
+
+def decide_verdict(has_rollback_evidence: bool, reasons: Sequence[dict[str, Any]]) -> str:
+    """``rollback`` (evidence wins), else ``inconclusive`` (any reason), else ``pass``."""
+    if has_rollback_evidence:
+        return "rollback"
+    return "inconclusive" if reasons else "pass"
+
+
+def score_basis(daily: Sequence[dict[str, Any]], with_data: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the score was computed from: ``partial`` when a day is missing or not complete."""
+    complete = sum(1 for d in daily if d["_metadata"].get("data_completeness") == "complete")
+    return {
+        "partial": complete < len(daily),
+        "days": len(daily),
+        "days_with_data": len(with_data),
+        "complete_days": complete,
+    }
+
+
 def weekly_summary(
     daily: Sequence[dict[str, Any]],
     window: Window,
@@ -120,8 +193,9 @@ def weekly_summary(
     anomalies: Sequence[dict[str, Any]] | None = None,
     burndown: dict[str, Any] | None = None,
     comparison: Sequence[dict[str, Any]] | None = None,
+    preflight: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The weekly summary: score, grade, trends, rollback decision, recommendations.
+    """The weekly summary: score, grade, trends, verdict, recommendations.
 
     Days with no snapshots are listed in ``daily_summaries`` (as missing) and
     in ``missing_days`` but left out of every average and trend.
@@ -133,6 +207,10 @@ def weekly_summary(
         error-budget burn-down (``slo_burndown.json``) and the baseline
         comparison rows (:func:`stabmon.core.compare.compare_days`). When given they
         are summarized in the weekly document and cited by the recommendations.
+    preflight
+        The findings of the preflight check (``run.json`` key ``preflight``):
+        dicts with ``metric``, ``severity``, ``code`` and ``message``. An
+        ``error`` on a key metric makes the verdict ``inconclusive``.
     """
     daily = sorted(daily, key=lambda d: d["day_number"])
     with_data = days_with_data(daily)
@@ -140,13 +218,22 @@ def weekly_summary(
     avg_availability = mean_of(d["avg_availability"] for d in with_data)
     avg_drift = mean_of(d["avg_drift_percent"] for d in with_data)
     evidence = rollback_evidence(daily, avg_availability, avg_drift, settings)
+    counts, expected = window_value_counts(daily)
+    reasons = coverage_reasons(counts, expected, settings) + preflight_reasons(preflight, settings)
+    verdict = decide_verdict(bool(evidence), reasons)
     summary: dict[str, Any] = {
         **_window_fields(window, daily, baseline, service),
         **_week_figures(with_data, avg_availability, avg_drift, settings),
+        "score_basis": score_basis(daily, with_data),
         **_day_counts(daily, with_data),
         "daily_summaries": list(daily),
         **week_trends(with_data, settings),
-        "rollback_recommended": bool(evidence),
+        "verdict": verdict,
+        # The reasons stand even under a rollback: the reader sees what was not measured.
+        "inconclusive_reasons": reasons,
+        "metric_coverage_percent": {m: coverage_percent(n, expected) for m, n in counts.items()},
+        "preflight_findings": list(preflight) if preflight is not None else None,
+        "rollback_recommended": verdict == "rollback",
         "rollback_reasons": [e["text"] for e in evidence],
         "rollback_evidence": evidence,
         "anomaly_summary": anomaly_summary(anomalies) if anomalies is not None else None,

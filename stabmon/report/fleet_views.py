@@ -57,6 +57,12 @@ def fleet_verdict(summary: dict[str, Any]) -> Block:
         blocks.append(paragraph(("b", f"Roll back {len(rollback)}:"), " " + ", ".join(rollback) + ".", tone="bad"))
     else:
         blocks.append(paragraph(("b", "No service needs a rollback."), tone="good"))
+    inconclusive = [e for e in summary.get("services") or [] if e.get("verdict") == "inconclusive"]
+    if inconclusive:
+        # Listed apart, as plainly as the rollbacks: not enough data is not healthy.
+        blocks.append(paragraph(("b", f"INCONCLUSIVE {len(inconclusive)}:"), " " + "; ".join(
+            f"{e['service']} ({'; '.join(e.get('inconclusive_reasons') or ['-'])})" for e in inconclusive) + ".",
+            tone="warn"))
     if summary.get("no_data"):
         blocks.append(paragraph("No data for: " + ", ".join(summary["no_data"]) + ".", tone="note"))
     shards = summary.get("shards") or {}
@@ -70,7 +76,8 @@ def ranking_table(summary: dict[str, Any]) -> pd.DataFrame:
     """Every service, worst first: rank, score, grade, verdict, degraded days, key averages."""
     rows = [{
         "rank": e["rank"], "service": e["service"], "score": e["stability_score"], "grade": e["stability_grade"],
-        "rollback": e["rollback_recommended"], "degraded_days": ", ".join(map(str, e["degraded_days"])),
+        "verdict": (e.get("verdict") or ("rollback" if e["rollback_recommended"] else "pass")).upper(),
+        "degraded_days": ", ".join(map(str, e["degraded_days"])),
         "availability_%": e.get("avg_availability"), "error_rate_%": e.get("avg_error_rate"),
         "p99_ms": e.get("avg_p99_latency_ms"), "critical_alerts": e.get("total_critical_alerts"),
     } for e in summary["services"]]

@@ -453,8 +453,9 @@ def render_reports(
 
 
 def flagged_services(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Services that need a look: a rollback verdict or no data."""
-    return [e for e in summary["services"] if e["rollback_recommended"] or e.get("no_data")]
+    """Services that need a look: a rollback or inconclusive verdict, or no data."""
+    return [e for e in summary["services"]
+            if e["rollback_recommended"] or e.get("verdict") == "inconclusive" or e.get("no_data")]
 
 
 def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs: int = 2,

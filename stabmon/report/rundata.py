@@ -37,7 +37,7 @@ from stabmon.core.errors import InputError, StoreError
 from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
 from stabmon.core.settings import Settings
 from stabmon.core.weekly import weekly_summary
-from stabmon.store.rebuild import infer_window, rebuild_summaries
+from stabmon.store.rebuild import infer_window, preflight_findings, rebuild_summaries
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
         daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
-        weekly = weekly_summary(daily_docs, window, baseline, settings, service=service)
+        weekly = weekly_summary(daily_docs, window, baseline, settings, service=service,
+                                preflight=preflight_findings(info))
         if changed:
             notes.append(
                 "figures recomputed with thresholds that differ from the run's: "

@@ -20,7 +20,7 @@ from stabmon.core import markdown as weekly_md
 from stabmon.core.budget import window_length
 from stabmon.core.durations import format_duration, period_name
 from stabmon.report import retrospective
-from stabmon.core.score import GRADE_WORDS
+from stabmon.core.model import METRIC_LABELS
 from stabmon.core.text import md_escape
 from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
 
@@ -66,11 +66,11 @@ def _inline(parts: Sequence[tuple[str, str]]) -> tuple[str, str, str]:
 def paragraph(*parts: tuple[str, str] | str, tone: str | None = None) -> Block:
     """A paragraph of text runs (``"text"`` or ``("b", "bold text")``).
 
-    ``tone`` (``"bad"``, ``"good"``, ``"note"``) colours the box in HTML.
+    ``tone`` (``"bad"``, ``"warn"``, ``"good"``, ``"note"``) colours the box in HTML.
     """
     runs = [("", p) if isinstance(p, str) else p for p in parts]
     h, m, t = _inline(runs)
-    colors = {"bad": ("#fdecea", "#c0392b"), "good": ("#eafaf1", "#27ae60"), "note": ("#f4f6f7", "#7f8c8d")}
+    colors = {"bad": ("#fdecea", "#c0392b"), "warn": ("#fef5e7", "#e67e22"), "good": ("#eafaf1", "#27ae60"), "note": ("#f4f6f7", "#7f8c8d")}
     if tone in colors:
         background, border = colors[tone]
         h = (f'<div style="background:{background};border-left:5px solid {border};padding:8px 12px;'
@@ -217,9 +217,23 @@ def day_verdict(run: RunData, day_number: int) -> Block:
     if document["degraded"]:
         return paragraph(("b", f"Day {day_number}: DEGRADED"), " (" + "; ".join(_degradation_reasons(document, run))
                          + ").", tone="bad")
+    gaps = _key_metric_gaps(document, run)
+    if gaps:
+        # Not degraded on what was seen, but "healthy" would vouch for what was not.
+        return paragraph(("b", f"Day {day_number}: INCOMPLETE DATA"),
+                         " (no degradation seen in the values present; " + "; ".join(gaps) + ").", tone="warn")
     return paragraph(("b", f"Day {day_number}: healthy"),
                      " (availability and latency SLO compliance and the error rate all met their targets).",
                      tone="good")
+
+
+def _key_metric_gaps(document: Mapping[str, Any], run: RunData) -> list[str]:
+    """``"p99 latency: value in 0 of 48 snapshots"`` for each key metric missing from some expected snapshot."""
+    meta = document["_metadata"]
+    counts = meta.get("metric_value_counts") or {}
+    expected = meta["expected_snapshots"]
+    return [f"{METRIC_LABELS.get(m, m)}: value in {counts.get(m, 0)} of {expected} snapshots"
+            for m in run.settings.key_metrics if counts.get(m, 0) < expected]
 
 
 def day_key_figures(run: RunData, day_number: int) -> Block:
@@ -229,7 +243,7 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
     meta = d["_metadata"]
 
     def status(ok: bool | None) -> str:
-        return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+        return "no data" if ok is None else ("PASS" if ok else "FAIL")
 
     def known(value: Any) -> bool:
         return value is not None
@@ -260,8 +274,12 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
          status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
         ("Metrics over the drift threshold", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
         ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
-         "all", status(meta["data_completeness"] == "complete")),
+         "all", status(meta["actual_snapshots"] >= meta["expected_snapshots"])),
     ]
+    coverage = meta.get("metric_coverage_percent") or {}
+    rows.append(("Key metric coverage", ", ".join(f"{METRIC_LABELS.get(m, m)} {_pct(coverage.get(m), 1)}"
+                                                  for m in s.key_metrics),
+                 "100 % of the expected snapshots", status(not _key_metric_gaps(d, run))))
     counts = d.get("anomaly_counts")
     if isinstance(counts, dict):
         rows.append(("Anomalies (low / medium / high)",
@@ -321,19 +339,26 @@ def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity
 
 
 def weekly_verdict(run: RunData) -> Block:
-    """The rollback verdict with its reasons, and the stability score and grade."""
+    """The verdict (ROLLBACK, INCONCLUSIVE or PASS) with its reasons, and the stability score and grade."""
     w = run.weekly
-    score = w.get("stability_score")
-    grade = w.get("stability_grade")
-    score_text = ("Stability score: n/a (not enough data)." if score is None
-                  else f"Stability score {score:.1f} / 100, grade {grade} ({GRADE_WORDS.get(grade, '')}); "
-                       f"{w['days_with_degradation']} degraded day(s), {w['total_critical_alerts']} critical alert "
-                       f"episode(s).")
-    if w.get("rollback_recommended"):
+    score_text = (f"Stability score {weekly_md.score_text(w)}; {w['days_with_degradation']} degraded day(s), "
+                  f"{w['total_critical_alerts']} critical alert episode(s).")
+    verdict = weekly_md.verdict_of(w)
+    doubts = weekly_md.reason_lines(w)
+    if verdict == "rollback":
         head = paragraph(("b", "Verdict: ROLLBACK RECOMMENDED"),
                          f" ({len(w['rollback_reasons'])} rollback criteria fired). {score_text}", tone="bad")
-        return stack(head, paragraph(("b", "Reasons:")), bullets(w["rollback_reasons"]))
-    return paragraph(("b", "Verdict: no rollback"), f" (no rollback criterion fired). {score_text}", tone="good")
+        blocks = [head, paragraph(("b", "Reasons:")), bullets(w["rollback_reasons"])]
+        if doubts:
+            blocks += [paragraph(("b", "Also, key metrics without enough trustworthy data:")), bullets(doubts)]
+        return stack(*blocks)
+    if verdict == "inconclusive":
+        head = paragraph(("b", "Verdict: INCONCLUSIVE"),
+                         f" (not enough trustworthy data to judge the release: {len(doubts)} key metric problem(s); "
+                         f"no rollback criterion fired on the data present). {score_text}", tone="warn")
+        return stack(head, paragraph(("b", "Reasons:")), bullets(doubts))
+    return paragraph(("b", "Verdict: PASS"),
+                     f" (no rollback criterion fired and every key metric was measured). {score_text}", tone="good")
 
 
 def rollback_evidence_table(run: RunData) -> Block:
@@ -358,8 +383,8 @@ def key_metrics_table(run: RunData) -> Block:
     """The weekly key metrics against their targets (the weekly Markdown report's table)."""
     rows = weekly_md.key_metrics_rows(run.weekly)
     frame = pd.DataFrame([
-        {"metric": m, "value": v, "target": t, "status": "n/a" if ok is None else ("PASS" if ok else "FAIL")}
-        for m, v, t, ok in rows
+        {"metric": m, "value": v, "target": t, "status": status.upper()}
+        for m, v, t, status in rows
     ])
     return table(frame)
 
@@ -380,7 +405,8 @@ def daily_breakdown_table(run: RunData) -> Block:
         "snapshots": [f"{int(a)}/{int(e)}" for a, e in zip(daily["snapshot_count"], daily["expected_snapshots"])],
         "degraded": [
             ", ".join(n for n, k in (("availability", "availability_degraded"), ("latency", "latency_degraded"),
-                                     ("error rate", "error_rate_degraded")) if bool(row[k])) or "no"
+                                     ("error rate", "error_rate_degraded")) if bool(row[k]))
+            or ("no" if row["data_completeness"] == "complete" else "no (partial data)")
             if row["snapshot_count"] else "no data"
             for _, row in daily.iterrows()
         ],
@@ -423,7 +449,7 @@ def trends_table(run: RunData) -> Block:
 def recommendations(run: RunData) -> Block:
     """The weekly recommendations, numbered."""
     return bullets(run.weekly.get("recommendations") or [], numbered=True,
-                   empty="None: every signal met its target.")
+                   empty=weekly_md.no_recommendation_text(run.weekly))
 
 
 def action_items(run: RunData) -> Block:
@@ -460,7 +486,10 @@ def burndown_table(run: RunData) -> Block:
 def retrospective_summary(run: RunData) -> Block:
     """The retrospective in three sentences: the period, the verdict, the score."""
     w = run.weekly
-    verdict = "Rollback recommended" if w.get("rollback_recommended") else "No rollback needed"
+    state = weekly_md.verdict_of(w)
+    verdict = {"rollback": "Rollback recommended", "pass": "No rollback needed",
+               "inconclusive": "INCONCLUSIVE (not enough trustworthy data: "
+                               + "; ".join(weekly_md.reason_lines(w)) + ")"}[state]
     score = w.get("stability_score")
     degraded = w.get("degraded_days") or []
     text = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} "
@@ -469,7 +498,7 @@ def retrospective_summary(run: RunData) -> Block:
             + (f"Stability score {score:.1f} / 100 (grade {w.get('stability_grade')}); " if score is not None else "")
             + f"degraded days: {', '.join(map(str, degraded)) or 'none'}; "
             f"critical alert episodes: {w.get('total_critical_alerts', 0)}.")
-    return paragraph(text, tone="bad" if w.get("rollback_recommended") else "good")
+    return paragraph(text, tone={"rollback": "bad", "inconclusive": "warn"}.get(state, "good"))
 
 
 def what_happened(run: RunData) -> Block:

@@ -26,6 +26,28 @@ from stabmon.core.weekly import weekly_summary
 
 log = logging.getLogger(__name__)
 
+
+def preflight_findings(info: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The preflight findings recorded in ``run.json`` (key ``preflight``), or ``None`` when there are none.
+
+    A run from before the preflight check, or a hand-made folder, has no such
+    key: the verdict then rests on coverage alone. Entries that are not
+    findings (no ``metric``/``severity``) are left out rather than trusted.
+    """
+    preflight = (info or {}).get("preflight")
+    if not isinstance(preflight, dict):
+        return None
+    findings = preflight.get("findings")
+    if not isinstance(findings, list):
+        return None
+    return [
+        {"metric": str(f["metric"]), "severity": str(f["severity"]), "code": str(f.get("code") or ""),
+         "message": str(f.get("message") or "")}
+        for f in findings
+        if isinstance(f, dict) and f.get("metric") is not None and f.get("severity") is not None
+    ]
+
+
 @dataclass
 class RebuildResult:
     """What a rebuild wrote: the daily documents, the weekly one (if built) and warnings."""
@@ -158,7 +180,7 @@ def rebuild_summaries(
     if weekly:
         summary = weekly_summary(
             all_daily, window, baseline, settings, generated_at=generated_at, service=service,
-            anomalies=events, burndown=burndown, comparison=comparison,
+            anomalies=events, burndown=burndown, comparison=comparison, preflight=preflight_findings(info),
         )
         result.weekly = summary
         json_path = out_dir / store.WEEKLY_JSON

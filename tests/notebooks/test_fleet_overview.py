@@ -30,3 +30,12 @@ def test_fleet_verdict_without_rollback_and_with_missing_shards():
     assert "3 services over 168 h from 2026-01-05T00:00:00Z." in verdict.text
     assert "No service needs a rollback." in verdict.text
     assert "Incomplete: shards [2] of 4 are missing." in verdict.text
+
+
+def test_fleet_verdict_lists_the_inconclusive_services_apart_with_their_reasons():
+    blind = {"service": "svc-04", "verdict": "inconclusive",
+             "inconclusive_reasons": ["error rate: value in 0 of 336 snapshots (0.0 % < 90 %)"]}
+    verdict = fleet_views.fleet_verdict(summary(services=[blind, {"service": "svc-05", "verdict": "pass"}]))
+    assert "INCONCLUSIVE 1: svc-04 (error rate: value in 0 of 336 snapshots (0.0 % < 90 %))." in verdict.text
+    assert "svc-05" not in verdict.text
+    assert "#e67e22" in verdict.html  # the warning colour, apart from the rollbacks' red

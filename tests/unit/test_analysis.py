@@ -341,9 +341,10 @@ class TestTrends:
         days = _days(avg_cpu_percent=[40, 40, 40, 0, 37.9, 37.9, 37.9], avg_memory_percent=flat_mem)
         assert resource_trend(days)[0] == "stable"
 
-    def test_trend_with_fewer_than_two_days_is_stable(self):
+    def test_trend_with_fewer_than_two_days_is_unknown(self):
+        # Issue 11: a trend with no half to compare is unknown, not stable.
         one = [{"day_number": 1, "avg_availability": 90.0}]
-        assert availability_trend(one) == ("stable", None)
+        assert availability_trend(one) == ("unknown", None)
 
 
 # --------------------------------------------------------------------- weekly, rollback
