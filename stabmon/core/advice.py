@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from stabmon.core.figures import day_list, days_with_data
+from stabmon.core.figures import day_list, days_with_data, mean_of
 from stabmon.core.model import METRIC_LABELS
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
@@ -77,13 +77,15 @@ def _latency(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: 
 
 
 def _drift(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: Settings) -> Advice | None:
-    drift = summary["avg_drift_percent"]
+    # Regression drift only: an improvement (CPU below the baseline, fewer
+    # errors) is no reason to investigate.
+    drift = mean_of(d.get("avg_regression_drift_percent") for d in days)
     if drift is None or not drift > settings.drift_threshold_percent:
         return None
     drifting = sorted({m for d in days for m in d["metrics_exceeding_drift_threshold"]})
     return Advice(
-        f"Average drift from baseline {drift:.1f}% exceeds {settings.drift_threshold_percent:g}% "
-        f"(metrics: {', '.join(drifting) or 'none over threshold on a single day'}): "
+        f"Average regression drift from baseline {drift:.1f}% exceeds {settings.drift_threshold_percent:g}% "
+        f"(metrics worse than the baseline: {', '.join(drifting) or 'none over threshold on a single day'}): "
         "investigate unexpected behavior changes.",
         ("Compare baseline vs current configurations",),
     )

@@ -287,7 +287,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     if weekly is None or changed:
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
-        daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
+        daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder),
+                                    baseline=baseline)
         weekly = weekly_summary(daily_docs, window, baseline, settings, service=service)
         if changed:
             notes.append(

@@ -127,7 +127,8 @@ def rebuild_summaries(
 
     day_latency = store.read_day_latency(out_dir)
     all_daily = aggregate_days(
-        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
+        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at,
+        baseline=baseline,
     )
     result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
 
