@@ -136,16 +136,19 @@ def _low_score(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings
 
 
 def _anomalies(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: Settings) -> Advice | None:
+    # One line per episode: an excursion and its return are one incident.
     anomalies = summary.get("anomaly_summary") or {}
-    high = [e for e in anomalies.get("notable_events", []) if e["severity"] == "high"]
+    high = [e for e in anomalies.get("episodes", []) if e["severity"] == "high"]
     if not high:
         return None
     cited = _cited(high, lambda e: (
         f"{METRIC_LABELS.get(e['metric'], e['metric'])} {e['type'].replace('_', ' ')} on day {e['day_number']} "
-        f"at {e['timestamp'][11:16]} UTC ({e['value']:.4g} vs expected {e['expected']:.4g}, z={e['z_score']:.1f})"
+        f"from {e['start'][11:16]} UTC for {e['duration_minutes']:g} min "
+        f"(peak {e['peak_value']:.4g} vs expected {e['expected']:.4g}, z={e['peak_z']:.1f}"
+        f"{', not back to normal at the end' if e['open'] else ''})"
     ))
     return Advice(
-        f"{len(high)} high-severity anomalies: {cited}: correlate with deploys and incidents.",
+        f"{len(high)} high-severity anomaly episodes: {cited}: correlate with deploys and incidents.",
         ("Annotate each high-severity anomaly with its cause in the retrospective",),
     )
 
