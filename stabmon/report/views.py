@@ -18,6 +18,7 @@ import pandas as pd
 
 from stabmon.core import markdown as weekly_md
 from stabmon.report import retrospective
+from stabmon.core.model import parse_time
 from stabmon.core.score import GRADE_WORDS
 from stabmon.core.text import md_escape
 from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomaly_episodes, day_episodes
@@ -311,7 +312,8 @@ def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity
         return paragraph("Anomalies: not available (no anomalies.jsonl in the run folder).", tone="note")
     unchecked = (run.weekly.get("anomaly_summary") or {}).get("unchecked") or {}
     notes = []
-    if unchecked.get("snapshots"):
+    if unchecked.get("snapshots") and (
+            day_number is None or day_number <= run.window.day_of(parse_time(unchecked["until"]))):
         notes.append(paragraph(
             f"Not checked for anomalies: the first {unchecked['snapshots']} snapshots, until {unchecked['until']} "
             f"({unchecked['reason']}).", tone="note"))

@@ -182,3 +182,8 @@ class TestReports:
         assert ax.get_title(loc="left").endswith(": 1 anomaly")
         assert len(ax.patches) == 1  # the span 14:00 - 23:00
         assert sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)) == 1
+
+    def test_the_unchecked_note_is_on_the_days_it_concerns(self, run):
+        # The 12 unchecked hours (00:00-11:00) are all on day 1.
+        assert "Not checked" in views.anomalies_table(run, 1).text
+        assert "Not checked" not in views.anomalies_table(run, 2).text
