@@ -311,17 +311,22 @@ class Run:
     def _observe_anomalies(self, name: str, snapshot: Snapshot) -> None:
         """Append the anomalies a live snapshot reveals to the target's ``anomalies.jsonl`` as found.
 
-        The detector is primed once from the snapshots already on disk. Each
-        event is one ``O_APPEND`` write; a torn last line from a killed run is
-        skipped by readers, and every summary rebuild rewrites the file whole.
+        The detector is primed once: first from the baseline window's
+        snapshots (so detection starts at the run's first snapshot, as the
+        summary rebuild's does), then from the run's snapshots already on disk.
+        Each event is one ``O_APPEND`` write; a torn last line from a killed
+        run is skipped by readers, and every summary rebuild rewrites the file whole.
         """
         folder = self.targets[name].folder
         detector = self._detectors.get(name)
         if detector is None:
             detector = self._detectors[name] = AnomalyDetector(self.window)
-            for earlier in store.read_snapshots(folder).snapshots:
-                if earlier.timestamp < snapshot.timestamp:
-                    detector.observe(earlier)
+            earlier = [s for s in store.read_snapshots(folder).snapshots if s.timestamp < snapshot.timestamp]
+            first = earlier[0].timestamp if earlier else snapshot.timestamp
+            detector.prime(s for s in store.read_snapshots(folder, baseline_window=True).snapshots
+                           if s.timestamp < first)
+            for run_snapshot in earlier:
+                detector.observe(run_snapshot)
         last = detector.last_timestamp
         if last is not None and snapshot.timestamp <= last:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from stabmon.core.figures import day_list, days_with_data
+from stabmon.core.figures import day_list, days_with_data, mean_of
 from stabmon.core.model import METRIC_LABELS
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
@@ -77,13 +77,15 @@ def _latency(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: 
 
 
 def _drift(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: Settings) -> Advice | None:
-    drift = summary["avg_drift_percent"]
+    # Regression drift only: an improvement (CPU below the baseline, fewer
+    # errors) is no reason to investigate.
+    drift = mean_of(d.get("avg_regression_drift_percent") for d in days)
     if drift is None or not drift > settings.drift_threshold_percent:
         return None
     drifting = sorted({m for d in days for m in d["metrics_exceeding_drift_threshold"]})
     return Advice(
-        f"Average drift from baseline {drift:.1f}% exceeds {settings.drift_threshold_percent:g}% "
-        f"(metrics: {', '.join(drifting) or 'none over threshold on a single day'}): "
+        f"Average regression drift from baseline {drift:.1f}% exceeds {settings.drift_threshold_percent:g}% "
+        f"(metrics worse than the baseline: {', '.join(drifting) or 'none over threshold on a single day'}): "
         "investigate unexpected behavior changes.",
         ("Compare baseline vs current configurations",),
     )
@@ -134,16 +136,19 @@ def _low_score(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings
 
 
 def _anomalies(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: Settings) -> Advice | None:
+    # One line per episode: an excursion and its return are one incident.
     anomalies = summary.get("anomaly_summary") or {}
-    high = [e for e in anomalies.get("notable_events", []) if e["severity"] == "high"]
+    high = [e for e in anomalies.get("episodes", []) if e["severity"] == "high"]
     if not high:
         return None
     cited = _cited(high, lambda e: (
         f"{METRIC_LABELS.get(e['metric'], e['metric'])} {e['type'].replace('_', ' ')} on day {e['day_number']} "
-        f"at {e['timestamp'][11:16]} UTC ({e['value']:.4g} vs expected {e['expected']:.4g}, z={e['z_score']:.1f})"
+        f"from {e['start'][11:16]} UTC for {e['duration_minutes']:g} min "
+        f"(peak {e['peak_value']:.4g} vs expected {e['expected']:.4g}, z={e['peak_z']:.1f}"
+        f"{', not back to normal at the end' if e['open'] else ''})"
     ))
     return Advice(
-        f"{len(high)} high-severity anomalies: {cited}: correlate with deploys and incidents.",
+        f"{len(high)} high-severity anomaly episodes: {cited}: correlate with deploys and incidents.",
         ("Annotate each high-severity anomaly with its cause in the retrospective",),
     )
 

@@ -46,6 +46,12 @@ How it works, per metric:
      for an excursion still open at the end of the data). The event is the
      excursion's peak: its time, value and z against the reference.
 
+   * an excursion and its return are one *episode* (:class:`AnomalyEvent`):
+     a level shift stays open while values stay out of normal against the
+     level before it; the first value back is a ``recovery`` line of the same
+     episode (never counted), and the average's lag after the shift is not
+     read as a second anomaly. Counts are of episodes.
+
 6. Severity from ``|z_score|``: low >= 2.0, medium >= 2.5, high >= 3.0.
 7. Confidence in 0..1: the two-sided gaussian coverage of ``|z|``
    (``erf(|z|/sqrt 2)``, the seed's 95 / 98.8 / 99.7 %) scaled by persistence:
@@ -55,6 +61,9 @@ How it works, per metric:
 
 Missing values (``None``) are skipped: they neither update the average nor
 count towards warm-up or an excursion's length, and they are never read as 0.
+The warm-up trains on the baseline window first when there is one
+(:meth:`AnomalyDetector.prime`); otherwise the snapshots it leaves unchecked
+are named (:attr:`Detection.unchecked`).
 """
 
 from __future__ import annotations
@@ -66,7 +75,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
 from stabmon.core.errors import InputError
-from stabmon.core.model import METRIC_FIELDS, Snapshot, Window, format_time
+from stabmon.core.model import METRIC_FIELDS, Snapshot, Window, format_time, parse_time
 
 ANOMALY_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
 ANOMALY_TYPES: tuple[str, ...] = ("spike", "drop", "level_shift")
@@ -261,11 +270,20 @@ DEFAULT_ANOMALY_SETTINGS = AnomalySettings()
 
 @dataclass
 class AnomalyEvent:
-    """One anomaly: a line of ``anomalies.jsonl``.
+    """One anomaly line of ``anomalies.jsonl``, with the episode it belongs to.
+
+    An *episode* is one excursion of a metric and its return to normal: the
+    events it reports (a spike or drop, a level shift, a second step on top of
+    a shift) share its ``episode`` id (``metric@start``), and the return to
+    normal after a level shift is one more line with ``recovery`` true, which
+    is not an anomaly and is never counted. Each line carries the episode as
+    known when it was written (``episode_end``: its last snapshot still out of
+    normal; its peak; its duration, ``episode_snapshots`` snapshots of
+    ``interval`` minutes each; ``episode_open``: still out of normal then), so
+    the last line of an episode describes it whole (:func:`episodes_from_events`).
 
     ``duration_snapshots`` (how many snapshots the excursion lasted when it
-    was reported) is kept for charts and confidence but is not written to the
-    file, whose keys are fixed by the contract.
+    was reported) is kept for charts and confidence but is not written.
     """
 
     timestamp: datetime
@@ -278,9 +296,17 @@ class AnomalyEvent:
     type: str
     confidence: float
     duration_snapshots: int = 1
+    episode: str = ""
+    recovery: bool = False
+    episode_end: datetime | None = None
+    episode_peak_value: float | None = None
+    episode_peak_z: float | None = None
+    episode_snapshots: int = 1
+    episode_duration_minutes: float = 0.0
+    episode_open: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's ``anomalies.jsonl`` object (exactly its keys)."""
+        """The contract's ``anomalies.jsonl`` object (contract section 4.7)."""
         return {
             "timestamp": format_time(self.timestamp),
             "day_number": self.day_number,
@@ -291,19 +317,66 @@ class AnomalyEvent:
             "severity": self.severity,
             "type": self.type,
             "confidence": self.confidence,
+            "episode": self.episode,
+            "recovery": self.recovery,
+            "episode_end": format_time(self.episode_end or self.timestamp),
+            "episode_peak_value": self.episode_peak_value if self.episode_peak_value is not None else self.value,
+            "episode_peak_z": self.episode_peak_z if self.episode_peak_z is not None else self.z_score,
+            "episode_snapshots": self.episode_snapshots,
+            "episode_duration_minutes": self.episode_duration_minutes,
+            "episode_open": self.episode_open,
         }
+
+
+def episode_id(metric: str, start: datetime) -> str:
+    """The id of the episode of ``metric`` that started at ``start``: ``metric@ISO``."""
+    return f"{metric}@{format_time(start)}"
+
+
+class _Episode:
+    """One excursion of a metric and its return, against the level before it."""
+
+    __slots__ = ("id", "type", "direction", "ref", "ref_sd", "start", "end", "snapshots",
+                 "peak_value", "peak_z", "severity", "open")
+
+    def __init__(self, metric: str, kind: str, exc: "_Excursion", end: datetime, is_open: bool):
+        self.id = episode_id(metric, exc.start)
+        self.type = kind
+        self.direction = exc.direction
+        self.ref = exc.ref_mean
+        self.ref_sd = exc.ref_sd
+        self.start = exc.start
+        self.end = end
+        self.snapshots = len(exc.values)
+        self.peak_value = exc.peak_value
+        self.peak_z = exc.peak_z
+        self.severity = "low"
+        self.open = is_open
+
+    def extend(self, ts: datetime, x: float, z: float) -> None:
+        self.end = ts
+        self.snapshots += 1
+        if abs(z) > abs(self.peak_z):
+            self.peak_value, self.peak_z = x, z
+
+    def absorb(self, exc: "_Excursion") -> None:
+        """A second excursion inside the episode: its peak may be the episode's."""
+        z = (exc.peak_value - self.ref) / self.ref_sd
+        if abs(z) > abs(self.peak_z):
+            self.peak_value, self.peak_z = exc.peak_value, z
 
 
 class _Excursion:
     """An open run of anomalous values of one metric, against a frozen reference."""
 
-    __slots__ = ("direction", "ref_mean", "ref_sd", "start", "values", "peak_time", "peak_value", "peak_z")
+    __slots__ = ("direction", "ref_mean", "ref_sd", "start", "last", "values", "peak_time", "peak_value", "peak_z")
 
     def __init__(self, direction: int, ref_mean: float, ref_sd: float, ts: datetime, x: float, z: float):
         self.direction = direction
         self.ref_mean = ref_mean
         self.ref_sd = ref_sd
         self.start = ts
+        self.last = ts  # its last snapshot so far
         self.values = [x]
         self.peak_time = ts
         self.peak_value = x
@@ -311,10 +384,10 @@ class _Excursion:
 
 
 class _MetricTracker:
-    """EWMA state and excursion bookkeeping of one metric."""
+    """EWMA state, excursion and episode bookkeeping of one metric."""
 
     __slots__ = ("metric", "settings", "window", "mean", "var", "count", "excursion", "settling",
-                 "settled_level")
+                 "settled_level", "episode")
 
     def __init__(self, metric: str, settings: AnomalySettings, window: Window):
         self.metric = metric
@@ -326,13 +399,19 @@ class _MetricTracker:
         self.excursion: _Excursion | None = None
         self.settling = 0  # direction of the last level shift still being absorbed, or 0
         self.settled_level = 0.0  # ... and the new level it reported
+        self.episode: _Episode | None = None  # a level shift not yet back to normal
 
     def _sd(self, mean: float, var: float) -> float:
         s = self.settings
         return max(math.sqrt(var), s.min_sigma_relative * abs(mean), s.min_sigma_absolute)
 
-    def _event(self, ts: datetime, value: float, expected: float, z: float, kind: str, duration: int) -> AnomalyEvent:
+    def _event(self, ts: datetime, value: float, expected: float, z: float, kind: str, duration: int,
+               episode: _Episode, recovery: bool = False) -> AnomalyEvent:
         s = self.settings
+        severity = s.severity(z) or "low"
+        if not recovery and ANOMALY_SEVERITIES.index(severity) > ANOMALY_SEVERITIES.index(episode.severity):
+            episode.severity = severity
+        interval = self.window.interval_minutes
         return AnomalyEvent(
             timestamp=ts,
             day_number=self.window.day_of(ts),
@@ -340,24 +419,66 @@ class _MetricTracker:
             value=value,
             expected=expected,
             z_score=round(z, 4),
-            severity=s.severity(z) or "low",
+            # A recovery repeats its episode's severity: filtering the file on
+            # severity keeps an episode's lines together.
+            severity=episode.severity if recovery else severity,
             type=kind,
-            confidence=s.confidence(z, duration),
+            confidence=s.confidence(z, duration) if not recovery else s.confidence(episode.peak_z, episode.snapshots),
             duration_snapshots=duration,
+            episode=episode.id,
+            recovery=recovery,
+            episode_end=episode.end,
+            episode_peak_value=episode.peak_value,
+            episode_peak_z=round(episode.peak_z, 4),
+            episode_snapshots=episode.snapshots,
+            episode_duration_minutes=round((episode.end - episode.start).total_seconds() / 60.0 + interval, 4),
+            episode_open=episode.open,
         )
 
-    def _close_short(self) -> AnomalyEvent:
+    def _close_short(self, returned: bool = True) -> AnomalyEvent:
         exc = self.excursion
         assert exc is not None
         self.excursion = None
         kind = "spike" if exc.direction > 0 else "drop"
-        return self._event(exc.peak_time, exc.peak_value, exc.ref_mean, exc.peak_z, kind, len(exc.values))
+        episode = self.episode
+        if episode is not None:
+            episode.absorb(exc)  # a step on top of an open level shift: same episode
+        else:
+            episode = _Episode(self.metric, kind, exc, exc.last, is_open=not returned)
+        return self._event(exc.peak_time, exc.peak_value, exc.ref_mean, exc.peak_z, kind, len(exc.values), episode)
 
     def flush(self) -> list[AnomalyEvent]:
         """Report an excursion still open (end of data) as a spike or drop."""
         if self.excursion is None:
             return []
-        return [self._close_short()]
+        return [self._close_short(returned=False)]
+
+    def _recovery(self, ts: datetime, x: float) -> AnomalyEvent:
+        """The line of a level shift's return to normal (``recovery`` true, never counted)."""
+        episode = self.episode
+        assert episode is not None
+        self.episode = None
+        episode.open = False
+        # From here on a value on the normal side is measured from the level
+        # before the episode, not from the average that absorbed the shift:
+        # the return is not a second anomaly, a fall below normal still is.
+        self.settling, self.settled_level = -episode.direction, episode.ref
+        z = (x - episode.ref) / episode.ref_sd
+        return self._event(ts, x, episode.ref, z, episode.type, episode.snapshots, episode, recovery=True)
+
+    def _still_out(self, x: float, direction: int, ref: float, ref_sd: float) -> float | None:
+        """``z`` of ``x`` against a frozen reference when it still continues an excursion, else ``None``.
+
+        Same side, ``|x - ref| >= z_continue * ref_sd`` and at least
+        ``continue_floor_fraction`` of the floor (the hysteresis).
+        """
+        s = self.settings
+        ref_diff = x - ref
+        ref_z = ref_diff / ref_sd
+        floor = s.floor(self.metric, ref) * s.continue_floor_fraction
+        if ref_diff * direction > 0 and abs(ref_z) >= s.z_continue and abs(ref_diff) >= floor:
+            return ref_z
+        return None
 
     def observe(self, ts: datetime, x: float) -> list[AnomalyEvent]:
         s = self.settings
@@ -372,14 +493,21 @@ class _MetricTracker:
         consumed = False
 
         if self.count >= s.warmup:
+            returned = False
+            episode = self.episode
+            if episode is not None:
+                ep_z = self._still_out(x, episode.direction, episode.ref, episode.ref_sd)
+                if ep_z is not None:
+                    episode.extend(ts, x, ep_z)
+                else:
+                    returned = True
             exc = self.excursion
             if exc is not None:
-                ref_diff = x - exc.ref_mean
-                ref_z = ref_diff / exc.ref_sd
-                floor = s.floor(self.metric, exc.ref_mean) * s.continue_floor_fraction
-                if ref_diff * exc.direction > 0 and abs(ref_z) >= s.z_continue and abs(ref_diff) >= floor:
+                ref_z = self._still_out(x, exc.direction, exc.ref_mean, exc.ref_sd)
+                if ref_z is not None:
                     consumed = True
                     exc.values.append(x)
+                    exc.last = ts
                     if abs(ref_z) > abs(exc.peak_z):
                         exc.peak_time, exc.peak_value, exc.peak_z = ts, x, ref_z
                     if len(exc.values) >= s.level_shift_snapshots:
@@ -387,17 +515,23 @@ class _MetricTracker:
                         level_z = (level - exc.ref_mean) / exc.ref_sd
                         if (abs(level_z) >= s.z_low
                                 and abs(level - exc.ref_mean) >= s.floor(self.metric, exc.ref_mean)):
+                            if self.episode is None:
+                                self.episode = _Episode(self.metric, "level_shift", exc, ts, is_open=True)
+                            else:
+                                self.episode.absorb(exc)
                             events.append(self._event(exc.start, level, exc.ref_mean, level_z, "level_shift",
-                                                      len(exc.values)))
+                                                      len(exc.values), self.episode))
                             self.settling = exc.direction
                             self.settled_level = level
                             self.excursion = None
                         else:
                             # Lasted, but the new level itself is not significant:
                             # a long excursion with a peak, not a shift.
-                            events.append(self._close_short())
+                            events.append(self._close_short(returned=False))
                 else:
                     events.append(self._close_short())
+            if returned and self.episode is not None:
+                events.append(self._recovery(ts, x))
 
             if not consumed:
                 direction = 1 if diff > 0 else -1
@@ -420,6 +554,10 @@ class _MetricTracker:
         self.var = (1.0 - s.alpha) * (var + diff * incr)
         self.count += 1
         return events
+
+    def flush_episode(self) -> None:
+        """Forget an open level-shift episode at the end of the data (its last line says it is open)."""
+        self.episode = None
 
 
 def _median(values: Sequence[float]) -> float:
@@ -452,6 +590,47 @@ class AnomalyDetector:
         self.settings = settings
         self._trackers = {m: _MetricTracker(m, settings, window) for m in settings.metrics}
         self._last: datetime | None = None
+        self._primed = 0
+        self.unchecked: list[datetime] = []  # run snapshots some metric was still warming up on
+
+    def prime(self, snapshots: Iterable[Snapshot]) -> int:
+        """Train the averages on the baseline window's snapshots, reporting nothing.
+
+        Call before the first :meth:`observe`. The baseline window is the
+        service's normal: with at least ``warmup`` values of a metric there,
+        detection of that metric starts at the run's first snapshot. Returns
+        how many snapshots were used.
+        """
+        used = 0
+        for snapshot in sorted(snapshots, key=lambda s: s.timestamp):
+            if self._last is not None and snapshot.timestamp <= self._last:
+                continue
+            self._last = snapshot.timestamp
+            used += 1
+            for metric, tracker in self._trackers.items():
+                x = snapshot.values.get(metric)
+                if x is not None:
+                    tracker.observe(snapshot.timestamp, x)
+        # Whatever the baseline window shows is its own business: no event
+        # from it, and no excursion carried over into the run.
+        for tracker in self._trackers.values():
+            tracker.excursion, tracker.episode, tracker.settling = None, None, 0
+        self._primed += used
+        return used
+
+    def unchecked_summary(self) -> dict[str, Any]:
+        """The run snapshots not checked because a metric was still warming up, and why.
+
+        ``{"snapshots": n, "until": ISO of the last one or None, "reason": text or None}``.
+        """
+        if not self.unchecked:
+            return {"snapshots": 0, "until": None, "reason": None}
+        if self._primed == 0:
+            reason = "warm-up: no baseline window"
+        else:
+            reason = (f"warm-up: the baseline window gave {self._primed} snapshots, "
+                      f"{self.settings.warmup} values of each metric are needed")
+        return {"snapshots": len(self.unchecked), "until": format_time(self.unchecked[-1]), "reason": reason}
 
     @property
     def last_timestamp(self) -> datetime | None:
@@ -473,11 +652,15 @@ class AnomalyDetector:
         self._last = ts
         events: list[AnomalyEvent] = []
         values = snapshot.values
+        warming = False
         for metric, tracker in self._trackers.items():
             x = values.get(metric)
             if x is None:
                 continue  # missing is skipped, never 0
+            warming = warming or tracker.count < self.settings.warmup
             events.extend(tracker.observe(ts, x))
+        if warming:
+            self.unchecked.append(ts)
         return events
 
     def flush(self) -> list[AnomalyEvent]:
@@ -485,14 +668,24 @@ class AnomalyDetector:
         events: list[AnomalyEvent] = []
         for tracker in self._trackers.values():
             events.extend(tracker.flush())
+            tracker.flush_episode()
         return events
 
 
-def detect_anomalies(
+@dataclass
+class Detection:
+    """What a detection over a run found: the events, and the snapshots it could not check."""
+
+    events: list[AnomalyEvent]
+    unchecked: dict[str, Any]
+
+
+def run_detection(
     snapshots: Iterable[Snapshot],
     window: Window,
     settings: AnomalySettings = DEFAULT_ANOMALY_SETTINGS,
-) -> list[AnomalyEvent]:
+    baseline_snapshots: Iterable[Snapshot] = (),
+) -> Detection:
     """Detect anomalies over a whole series (the batch form of :class:`AnomalyDetector`).
 
     Parameters
@@ -504,38 +697,103 @@ def detect_anomalies(
         The run's window.
     settings : AnomalySettings
         Thresholds.
+    baseline_snapshots : iterable of Snapshot
+        The baseline window's snapshots: they train the averages first
+        (:meth:`AnomalyDetector.prime`), so detection starts at the run's
+        first snapshot. Without them the first ``warmup`` values only train,
+        and :attr:`Detection.unchecked` says which snapshots and why.
 
     Returns
     -------
-    list of AnomalyEvent
-        In reporting order, exactly as a live run over the same snapshots
-        (ending with :meth:`AnomalyDetector.flush`) would have reported them.
+    Detection
+        Events in reporting order, exactly as a live run over the same
+        snapshots (primed the same way, ending with
+        :meth:`AnomalyDetector.flush`) would have reported them.
     """
     detector = AnomalyDetector(window, settings)
+    ordered = sorted(snapshots, key=lambda s: s.timestamp)
+    first = ordered[0].timestamp if ordered else None
+    detector.prime(b for b in baseline_snapshots if first is None or b.timestamp < first)
     events: list[AnomalyEvent] = []
     last: datetime | None = None
-    for snapshot in sorted(snapshots, key=lambda s: s.timestamp):
+    for snapshot in ordered:
         if last is not None and snapshot.timestamp == last:
             continue
         last = snapshot.timestamp
         events.extend(detector.observe(snapshot))
     events.extend(detector.flush())
-    return events
+    return Detection(events=events, unchecked=detector.unchecked_summary())
+
+
+def detect_anomalies(
+    snapshots: Iterable[Snapshot],
+    window: Window,
+    settings: AnomalySettings = DEFAULT_ANOMALY_SETTINGS,
+    baseline_snapshots: Iterable[Snapshot] = (),
+) -> list[AnomalyEvent]:
+    """The events of :func:`run_detection` (same parameters)."""
+    return run_detection(snapshots, window, settings, baseline_snapshots).events
+
+
+def episodes_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per episode, from ``anomalies.jsonl`` lines (:meth:`AnomalyEvent.to_dict`).
+
+    Each row: ``episode`` (id), ``metric``, ``type`` (of its first event),
+    ``start``, ``end`` (last snapshot still out of normal), ``recovered_at``
+    (the recovery line's time, or ``None``), ``open`` (still out of normal at
+    the end of the data), ``peak_value``, ``peak_z``, ``expected`` (the level
+    before it), ``snapshots``, ``duration_minutes``, ``severity`` (the highest
+    its anomaly lines reached), ``day_number`` (of its start) and ``events``
+    (its anomaly lines, recoveries not counted). Sorted by start, then metric.
+    """
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        grouped.setdefault(event["episode"], []).append(event)
+    rows = []
+    for key, lines in grouped.items():
+        lines.sort(key=lambda e: (e["episode_end"], e["recovery"], e["timestamp"]))
+        anomalies = [e for e in lines if not e["recovery"]] or lines
+        recovery = next((e for e in lines if e["recovery"]), None)
+        last = lines[-1]
+        first = min(anomalies, key=lambda e: e["timestamp"])
+        metric, start = key.split("@", 1)
+        rows.append({
+            "episode": key,
+            "metric": metric,
+            "type": first["type"],
+            "start": start,
+            "end": last["episode_end"],
+            "recovered_at": recovery["timestamp"] if recovery else None,
+            "open": bool(last["episode_open"]),
+            "peak_value": last["episode_peak_value"],
+            "peak_z": last["episode_peak_z"],
+            "expected": first["expected"],
+            "snapshots": last["episode_snapshots"],
+            "duration_minutes": last["episode_duration_minutes"],
+            "severity": max((e["severity"] for e in anomalies), key=ANOMALY_SEVERITIES.index),
+            "day_number": min(e["day_number"] for e in anomalies),
+            "events": sum(1 for e in lines if not e["recovery"]),
+        })
+    return sorted(rows, key=lambda r: (r["start"], r["metric"]))
 
 
 def daily_anomaly_counts(events: Iterable[AnomalyEvent], window: Window) -> dict[int, dict[str, int]]:
-    """Count events per day and severity.
+    """Count episodes per day (of their start) and severity (the highest they reached).
+
+    An excursion and its return are one episode (:class:`AnomalyEvent`): a
+    recovery line is never counted, nor a second event of the same episode.
 
     Returns
     -------
     dict
         ``{day_number: {"low": n, "medium": n, "high": n}}`` for every day of
-        the window (days without events have zeros). Events dated outside the
-        window are ignored.
+        the window (days without episodes have zeros). Episodes starting
+        outside the window are ignored.
     """
     counts = {day: {sev: 0 for sev in ANOMALY_SEVERITIES} for day in range(1, window.day_count + 1)}
-    for event in events:
-        bucket = counts.get(event.day_number)
-        if bucket is not None and event.severity in bucket:
-            bucket[event.severity] += 1
+    for episode in episodes_from_events(e.to_dict() for e in events):
+        start = window.day_of(parse_time(episode["start"]))
+        bucket = counts.get(start)
+        if bucket is not None:
+            bucket[episode["severity"]] += 1
     return counts

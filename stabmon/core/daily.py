@@ -27,9 +27,10 @@ from statistics import fmean
 from typing import Any, Callable, Sequence
 
 from stabmon.core.alerts import AlertEpisode, alert_episodes, alert_free_hours, severity_counts
+from stabmon.core.drift import compute_regression_drift
 from stabmon.core.figures import max_of, mean_of, min_of, rounded
 from stabmon.core.model import (
-    ALL_METRICS, DRIFT_METRICS, METRIC_FIELDS, SCHEMA_VERSION, Snapshot, Window, format_time,
+    ALL_METRICS, DRIFT_METRICS, METRIC_FIELDS, SCHEMA_VERSION, Baseline, Snapshot, Window, format_time,
 )
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
@@ -43,6 +44,7 @@ class DayContext:
     episodes: list[AlertEpisode] = field(default_factory=list)
     day_latency: dict[str, float | None] | None = None
     extra_warnings: list[str] = field(default_factory=list)
+    baseline: Baseline | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -221,7 +223,14 @@ def _alert_figures(
     }
 
 
-def _drift_figures(snapshots: Sequence[Snapshot], settings: Settings) -> dict[str, Any]:
+def _drift_figures(snapshots: Sequence[Snapshot], settings: Settings, baseline: Baseline | None = None) -> dict[str, Any]:
+    """The seed's absolute drift figures, and the regression drift the threshold list is read from.
+
+    The regression drift (harmful direction only, over the practical floor:
+    :func:`stabmon.core.drift.compute_regression_drift`) needs the baseline's
+    values; without a baseline it is ``None`` / empty and no metric is listed
+    as over the threshold (no baseline, no drift: never a made-up 0).
+    """
     per_snapshot = [fmean(s.drift_percent.values()) for s in snapshots if s.drift_percent]
     by_metric: dict[str, float] = {}
     for metric in DRIFT_METRICS:
@@ -229,12 +238,20 @@ def _drift_figures(snapshots: Sequence[Snapshot], settings: Settings) -> dict[st
         if values:
             by_metric[metric] = fmean(values)
     every_value = [v for s in snapshots for v in s.drift_percent.values()]
+    regression = [compute_regression_drift(s.values, baseline) for s in snapshots]
+    regression_by_metric: dict[str, float] = {}
+    for metric in DRIFT_METRICS:
+        values = [r[metric] for r in regression if metric in r]
+        if values:
+            regression_by_metric[metric] = fmean(values)
     return {
         "max_drift_percent": rounded(max_of(every_value)),
         "avg_drift_percent": rounded(mean_of(per_snapshot)),
         "drift_by_metric": {m: round(v, 4) for m, v in by_metric.items()},
+        "avg_regression_drift_percent": rounded(mean_of(fmean(r.values()) for r in regression if r)),
+        "regression_drift_by_metric": {m: round(v, 4) for m, v in regression_by_metric.items()},
         "metrics_exceeding_drift_threshold": [
-            m for m, v in by_metric.items() if v > settings.drift_threshold_percent
+            m for m, v in regression_by_metric.items() if v > settings.drift_threshold_percent
         ],
     }
 
@@ -317,7 +334,7 @@ def aggregate_day(
         **_latency_figures(day_snaps, latency_compliance, context.day_latency or {}),
         **_resource_figures(day_snaps),
         **_alert_figures(day_snaps, day_episodes, context.window.interval_minutes),
-        **_drift_figures(day_snaps, settings),
+        **_drift_figures(day_snaps, settings, context.baseline),
         **degradation_flags(availability_compliance, latency_compliance, avg_error_rate, settings),
         "_metadata": _metadata(context, day_snaps, warnings, generated_at, settings),
     }
@@ -332,6 +349,7 @@ def aggregate_days(
     day_latency: dict[int, dict[str, float | None]] | None = None,
     warnings: Sequence[str] = (),
     generated_at: datetime | None = None,
+    baseline: Baseline | None = None,
 ) -> list[dict[str, Any]]:
     """Aggregate every day of the window (or only ``days``), alert episodes computed over the whole window."""
     episodes = alert_episodes(snapshots, window)
@@ -344,6 +362,7 @@ def aggregate_days(
             episodes=episodes,
             day_latency=(day_latency or {}).get(day),
             extra_warnings=list(warnings),
+            baseline=baseline,
         )
         result.append(aggregate_day(snapshots, context, settings, generated_at))
     return result

@@ -1,7 +1,8 @@
 """The rollback criteria: each one that fires gives one reason with its figures and days.
 
 A rollback is recommended when any criterion fires (the settings' defaults):
-average availability below 99.9 %, average drift above 15 %, two or more
+average availability below 99.9 %, average regression drift (harmful
+direction only, :mod:`stabmon.core.drift`) above 15 %, two or more
 degraded days, or more than five critical alert episodes.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from stabmon.core.figures import day_list, days_with_data
+from stabmon.core.figures import day_list, days_with_data, mean_of
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
 
@@ -48,13 +49,20 @@ def _availability(days: Sequence[dict[str, Any]], avg_availability: float | None
 
 
 def _drift(days: Sequence[dict[str, Any]], avg_drift: float | None, settings: Settings) -> dict[str, Any] | None:
+    """Fires on the week's average *regression* drift, never on improvements.
+
+    ``avg_drift`` (the seed's absolute drift) is not the test: CPU below the
+    baseline or an error rate that fell to 0 would recommend a rollback. The
+    week's regression drift is the mean of the days' ``avg_regression_drift_percent``.
+    """
     threshold = settings.rollback_drift_percent
-    if avg_drift is None or not avg_drift > threshold:
+    regression = mean_of(d.get("avg_regression_drift_percent") for d in days)
+    if regression is None or not regression > threshold:
         return None
-    drift_days = [d["day_number"] for d in days if (d["avg_drift_percent"] or 0) > threshold]
+    drift_days = [d["day_number"] for d in days if (d.get("avg_regression_drift_percent") or 0) > threshold]
     return _evidence(
-        "drift", "drift", round(avg_drift, 4), threshold, drift_days,
-        f"Average drift from baseline {avg_drift:.1f}% exceeds {threshold}% "
+        "drift", "regression_drift", round(regression, 4), threshold, drift_days,
+        f"Average regression drift from baseline {regression:.1f}% exceeds {threshold}% "
         f"(days over it: {', '.join(map(str, drift_days)) or 'none'})",
     )
 

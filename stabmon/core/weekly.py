@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from stabmon.core.advice import recommendations_and_actions
+from stabmon.core.anomaly import episodes_from_events
 from stabmon.core.daily import coverage_percent
 from stabmon.core.figures import days_with_data, mean_of, rounded
 from stabmon.core.model import METRIC_FIELDS, SCHEMA_VERSION, Baseline, Window, format_time
@@ -31,17 +32,24 @@ from stabmon.core.trends import week_trends
 
 
 def anomaly_summary(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Counts of anomaly events by severity and metric, and the medium and high events themselves."""
+    """Counts of anomaly *episodes* by severity and metric, the episodes, and the medium and high events.
+
+    An excursion and its return are one episode (:func:`stabmon.core.anomaly.episodes_from_events`):
+    ``total``, ``by_severity`` (the highest an episode reached) and ``by_metric`` count episodes,
+    never recovery lines. ``notable_events`` keeps the medium and high anomaly lines.
+    """
+    episodes = episodes_from_events(events)
     by_severity = {"low": 0, "medium": 0, "high": 0}
     by_metric: dict[str, int] = {}
-    for event in events:
-        by_severity[event["severity"]] = by_severity.get(event["severity"], 0) + 1
-        by_metric[event["metric"]] = by_metric.get(event["metric"], 0) + 1
-    notable = [e for e in events if e["severity"] in ("medium", "high")]
+    for episode in episodes:
+        by_severity[episode["severity"]] = by_severity.get(episode["severity"], 0) + 1
+        by_metric[episode["metric"]] = by_metric.get(episode["metric"], 0) + 1
+    notable = [e for e in events if e["severity"] in ("medium", "high") and not e.get("recovery")]
     return {
-        "total": len(events),
+        "total": len(episodes),
         "by_severity": by_severity,
         "by_metric": dict(sorted(by_metric.items())),
+        "episodes": episodes,
         "notable_events": sorted(notable, key=lambda e: e["timestamp"]),
     }
 

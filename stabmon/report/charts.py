@@ -239,19 +239,36 @@ def _shade(ax: Axes, spans: Sequence[tuple[Any, Any]], *, color: str, alpha: flo
 
 
 def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[str]) -> int:
-    """Mark the anomaly events of ``metrics`` on a timeline at their value.
+    """Mark the anomaly episodes of ``metrics`` on a timeline: a span and a marker each.
 
-    Marker shape says the type (▲ spike, ▼ drop, ■ level shift), colour the
-    severity. Returns the number of events drawn.
+    An episode that lasted more than one snapshot is shaded from its start to
+    its last snapshot out of normal (an excursion and its return are one
+    episode, not two points); its anomaly lines are marked at their value,
+    marker shape the type (▲ spike, ▼ drop, ■ level shift), colour the
+    severity. Recovery lines are not marked. Returns the number of episodes.
     """
     if anomalies is None or anomalies.empty:
         return 0
     events = anomalies[anomalies["metric"].isin(list(metrics))]
+    if "recovery" in events:
+        events = events[~events["recovery"].astype(bool)]
+    if "episode" in events and "episode_end" in events:
+        spans = events.groupby("episode", sort=False).agg(
+            start=("timestamp", "min"), end=("episode_end", "max"), severity=("severity", "last"))
+        for key, row in spans.iterrows():
+            begin = pd.Timestamp(str(key).split("@", 1)[1])
+            end = pd.Timestamp(row["end"])
+            if end > begin:
+                ax.axvspan(_xt(begin), _xt(end), color=ANOMALY_COLORS.get(row["severity"], "#555555"),
+                           alpha=0.15, linewidth=0, zorder=1)
+        count = len(spans)
+    else:
+        count = len(events)
     for (severity, kind), group in events.groupby(["severity", "type"], sort=False):
         ax.scatter(_x(pd.DatetimeIndex(group["timestamp"])), group["value"], zorder=5, s=46,
                    marker=ANOMALY_MARKERS.get(kind, "o"), color=ANOMALY_COLORS.get(severity, "#555555"),
                    edgecolor="white", linewidth=0.6, label=f"anomaly: {kind.replace('_', ' ')} ({severity})")
-    return len(events)
+    return count
 
 
 def day_spans(daily: pd.DataFrame | None) -> list[tuple[int, pd.Timestamp, pd.Timestamp]]:
@@ -978,7 +995,9 @@ def plot_anomaly_timelines(
     figure = figure or Figure(figsize=(11.0, 1.0 + 2.4 * len(metrics)), layout="constrained")
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
     for ax, metric in zip(axes, metrics):
-        count = (anomalies["metric"] == metric).sum()
+        of_metric = anomalies[anomalies["metric"] == metric]
+        # Episodes, not lines: an excursion and its return are one.
+        count = of_metric["episode"].nunique() if "episode" in of_metric else len(of_metric)
         plot_metric(snapshots, metric, ax, anomalies=anomalies, daily=daily,
                     title=f"{METRIC_LABELS.get(metric, metric)}: {count} anomal{'y' if count == 1 else 'ies'}")
     for ax in axes[:-1]:

@@ -34,7 +34,8 @@ from stabmon import store
 from stabmon.core.baseline import baseline_from_run_info
 from stabmon.core.daily import aggregate_days
 from stabmon.core.errors import InputError, StoreError
-from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, parse_time
+from stabmon.core.anomaly import episodes_from_events
+from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, format_time, parse_time
 from stabmon.core.settings import Settings
 from stabmon.core.weekly import weekly_summary
 from stabmon.store.rebuild import infer_window, preflight_findings, rebuild_summaries
@@ -117,7 +118,12 @@ class RunData:
     episodes
         Alert episodes of the whole window, one row each (see :func:`episodes_frame`).
     anomalies
-        ``anomalies.jsonl`` as a table, or ``None`` when the file does not exist.
+        ``anomalies.jsonl`` as a table, or ``None`` when the file does not exist:
+        the anomaly lines only (a recovery line is the end of an episode, not
+        an anomaly), each with its ``episode``.
+    anomaly_episodes
+        One row per anomaly episode (an excursion and its return, see
+        :func:`anomaly_episodes_frame`), or ``None`` when there is no anomaly file.
     burndown
         ``slo_burndown.json``, or ``None`` when the file does not exist.
     notes
@@ -138,6 +144,7 @@ class RunData:
     anomalies: pd.DataFrame | None = None
     burndown: dict[str, Any] | None = None
     source: str | None = None
+    anomaly_episodes: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -289,7 +296,8 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     if weekly is None or changed:
         # Recompute in memory so the notebook's verdict follows its thresholds;
         # the files on disk stay what the pipeline wrote.
-        daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder))
+        daily_docs = aggregate_days(snapshots, window, settings, day_latency=store.read_day_latency(folder),
+                                    baseline=baseline)
         weekly = weekly_summary(daily_docs, window, baseline, settings, service=service,
                                 preflight=preflight_findings(info))
         if changed:
@@ -302,7 +310,9 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
     else:
         daily_docs = list(weekly["daily_summaries"])
 
-    anomalies = read_anomalies(folder / store.ANOMALIES_FILE, notes)
+    every_line = read_anomalies(folder / store.ANOMALIES_FILE, notes)
+    anomalies = (every_line[~every_line["recovery"]].reset_index(drop=True)
+                 if every_line is not None else None)
     burndown = read_burndown(folder / store.BURNDOWN_FILE, notes)
 
     return RunData(
@@ -317,6 +327,7 @@ def load_run(run_dir: str | Path | None = "", **thresholds: float | None) -> Run
         weekly=weekly,
         episodes=episodes_frame(daily_docs, window),
         anomalies=anomalies,
+        anomaly_episodes=anomaly_episodes_frame(every_line),
         burndown=burndown,
         source=(info or {}).get("source"),
         notes=notes,
@@ -506,20 +517,69 @@ def episodes_frame(daily_documents: Iterable[Mapping[str, Any]], window: Window)
     return frame
 
 
+#: The episode keys of an ``anomalies.jsonl`` line (contract section 4.7).
+ANOMALY_EPISODE_KEYS: tuple[str, ...] = (
+    "episode", "recovery", "episode_end", "episode_peak_value", "episode_peak_z", "episode_snapshots",
+    "episode_duration_minutes", "episode_open",
+)
+
+
+def _episode_keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A line's episode keys; a line written before episodes existed is an episode of its own."""
+    if "episode" in record:
+        return {name: record.get(name) for name in ANOMALY_EPISODE_KEYS}
+    return {"episode": f"{record['metric']}@{record['timestamp']}", "recovery": False,
+            "episode_end": record["timestamp"], "episode_peak_value": record.get("value"),
+            "episode_peak_z": record.get("z_score"), "episode_snapshots": 1,
+            "episode_duration_minutes": None, "episode_open": False}
+
+
 def anomalies_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Anomaly events (``anomalies.jsonl`` lines) as a table ordered by time."""
+    """Anomaly lines (``anomalies.jsonl``, recoveries included) as a table ordered by time."""
     rows = []
     for record in records:
         row = {name: record.get(name) for name in ANOMALY_COLUMNS}
+        row.update(_episode_keys(record))
         row["timestamp"] = pd.Timestamp(parse_time(record["timestamp"]))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(ANOMALY_COLUMNS) + list(ANOMALY_EPISODE_KEYS))
     for column in ("value", "expected", "z_score", "confidence"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame["recovery"] = frame["recovery"].fillna(False).astype(bool)
     if not frame.empty:
         frame["day_number"] = frame["day_number"].astype(int)
         frame = frame.sort_values(["timestamp", "metric"], kind="stable").reset_index(drop=True)
     return frame
+
+
+def anomaly_episodes_frame(lines: pd.DataFrame | None) -> pd.DataFrame | None:
+    """One row per anomaly episode from the lines of :func:`anomalies_frame` (recoveries included).
+
+    Columns of :func:`stabmon.core.anomaly.episodes_from_events`, with
+    ``start``, ``end`` and ``recovered_at`` as UTC timestamps; ``None`` when
+    ``lines`` is ``None`` (no anomaly file).
+    """
+    if lines is None:
+        return None
+    records = []
+    for row in lines.to_dict("records"):
+        record = dict(row, timestamp=format_time(row["timestamp"].to_pydatetime()))
+        records.append(record)
+    rows = episodes_from_events(records)
+    columns = ["episode", "metric", "type", "start", "end", "recovered_at", "open", "peak_value", "peak_z",
+               "expected", "snapshots", "duration_minutes", "severity", "day_number", "events"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("start", "end", "recovered_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def day_anomaly_episodes(run: RunData, day_number: int | None = None) -> pd.DataFrame | None:
+    """Anomaly episodes that start in ``day_number`` (all when ``None``); ``None`` without an anomaly file."""
+    episodes = run.anomaly_episodes
+    if episodes is None or day_number is None:
+        return episodes
+    return episodes[episodes["day_number"] == day_number].reset_index(drop=True)
 
 
 def burndown_frame(burndown: Mapping[str, Any] | None) -> pd.DataFrame | None:

@@ -21,8 +21,9 @@ from stabmon.core.budget import window_length
 from stabmon.core.durations import format_duration, period_name
 from stabmon.report import retrospective
 from stabmon.core.model import METRIC_LABELS
+from stabmon.core.model import parse_time
 from stabmon.core.text import md_escape
-from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomalies, day_episodes
+from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomaly_episodes, day_episodes
 
 
 def html_escape(text: Any) -> str:
@@ -321,17 +322,44 @@ def alert_episodes_table(run: RunData, day_number: int | None = None) -> Block:
 
 
 def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity: str = "low") -> Block:
-    """Anomaly events (of a day or the week), or why there are none to show."""
-    events = day_anomalies(run, day_number)
-    if events is None:
+    """Anomaly episodes (of a day or the week): from, to, back to normal, peak, minutes, severity.
+
+    One row per episode: an excursion and its return are one incident, not
+    two events (contract section 3.11). When the warm-up left snapshots
+    unchecked, a note says which and why.
+    """
+    episodes = day_anomaly_episodes(run, day_number)
+    if episodes is None:
         return paragraph("Anomalies: not available (no anomalies.jsonl in the run folder).", tone="note")
+    unchecked = (run.weekly.get("anomaly_summary") or {}).get("unchecked") or {}
+    notes = []
+    if unchecked.get("snapshots") and (
+            day_number is None or day_number <= run.window.day_of(parse_time(unchecked["until"]))):
+        notes.append(paragraph(
+            f"Not checked for anomalies: the first {unchecked['snapshots']} snapshots, until {unchecked['until']} "
+            f"({unchecked['reason']}).", tone="note"))
     order = {"low": 0, "medium": 1, "high": 2}
-    events = events[events["severity"].map(order).fillna(0) >= order.get(min_severity, 0)]
-    if events.empty:
-        return paragraph("No anomaly detected" + (f" on day {day_number}." if day_number else "."), tone="good")
-    frame = events[["timestamp", "day_number", "metric", "type", "severity", "value", "expected", "z_score",
-                    "confidence"]].rename(columns={"timestamp": "time (UTC)", "day_number": "day"})
-    return table(frame)
+    episodes = episodes[episodes["severity"].map(order).fillna(0) >= order.get(min_severity, 0)]
+    if episodes.empty:
+        return stack(paragraph("No anomaly detected" + (f" on day {day_number}." if day_number else "."),
+                               tone="good"), *notes)
+    frame = pd.DataFrame({
+        "day": episodes["day_number"],
+        "from (UTC)": episodes["start"],
+        "to (UTC)": episodes["end"],
+        "back to normal": [
+            "not by the end of the data" if is_open else (t.strftime("%Y-%m-%d %H:%M") if not pd.isna(t) else "")
+            for is_open, t in zip(episodes["open"], episodes["recovered_at"])
+        ],
+        "minutes": episodes["duration_minutes"],
+        "metric": episodes["metric"],
+        "type": episodes["type"].str.replace("_", " "),
+        "severity": episodes["severity"],
+        "peak": episodes["peak_value"],
+        "expected": episodes["expected"],
+        "peak z": episodes["peak_z"],
+    })
+    return stack(table(frame), *notes)
 
 
 # ---------------------------------------------------------------------------

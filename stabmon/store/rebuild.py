@@ -149,21 +149,26 @@ def rebuild_summaries(
 
     day_latency = store.read_day_latency(out_dir)
     all_daily = aggregate_days(
-        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at
+        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at,
+        baseline=baseline,
     )
     result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
 
     # Anomalies and the error budget are rebuilt from the same snapshots, so a
     # rerun gives the same files as the live run that appended them.
-    found = anomaly.detect_anomalies(snapshots, window)
+    baseline_folder = (store.SnapshotFolder(snapshots=list(baseline_snapshots))
+                       if baseline_snapshots is not None else store.read_snapshots(out_dir, baseline_window=True))
+    warnings.extend(baseline_folder.warnings)
+    # The baseline window trains the detector first (as the live run does), so
+    # detection starts at the first snapshot; without one, the summary names
+    # the snapshots the warm-up left unchecked.
+    detection = anomaly.run_detection(snapshots, window, baseline_snapshots=baseline_folder.snapshots)
+    found = detection.events
     events = sorted((e.to_dict() for e in found), key=lambda e: (e["timestamp"], e["metric"]))
     counts = anomaly.daily_anomaly_counts(found, window)
     for daily in all_daily:
         daily["anomaly_counts"] = counts[daily["day_number"]]
     burndown = budget.compute_burndown(snapshots, window, settings.availability_slo_percent)
-    baseline_folder = (store.SnapshotFolder(snapshots=list(baseline_snapshots))
-                       if baseline_snapshots is not None else store.read_snapshots(out_dir, baseline_window=True))
-    warnings.extend(baseline_folder.warnings)
     comparison = (
         compare.compare_days(baseline_folder.snapshots, snapshots, window) if baseline_folder.snapshots else None
     )
@@ -182,6 +187,8 @@ def rebuild_summaries(
             all_daily, window, baseline, settings, generated_at=generated_at, service=service,
             anomalies=events, burndown=burndown, comparison=comparison, preflight=preflight_findings(info),
         )
+        if summary.get("anomaly_summary") is not None:
+            summary["anomaly_summary"]["unchecked"] = detection.unchecked
         result.weekly = summary
         json_path = out_dir / store.WEEKLY_JSON
         md_path = out_dir / store.WEEKLY_MD

@@ -22,8 +22,9 @@ WEEK = Window(start=START, duration_hours=168, interval_minutes=30)
 PER_DAY = 48
 
 
-def day_summary(snapshots, window=DAY, day=1, settings=Settings()):
-    context = DayContext(day_number=day, window=window, episodes=alert_episodes(snapshots, window))
+def day_summary(snapshots, window=DAY, day=1, settings=Settings(), baseline=None):
+    context = DayContext(day_number=day, window=window, episodes=alert_episodes(snapshots, window),
+                         baseline=baseline)
     return aggregate_day(snapshots, context, settings)
 
 
@@ -170,16 +171,24 @@ class TestDaily:
     def test_drift_average_max_and_metrics_over_threshold(self):
         window = Window(start=START, duration_hours=1, interval_minutes=30)
         t0, t1 = window.times()
+        # The threshold list reads the regression drift, so the values move the
+        # harmful way: p99 300 -> 360 (+20 %) and 312 (+4 %), CPU 40 -> 43.2 (+8 %).
+        baseline = Baseline(timestamp=START, values={"availability": 100.0, "p99_latency_ms": 300.0,
+                                                     "cpu_percent": 40.0})
         snaps = [
-            make_snapshot(t0, drift={"availability": 0.0, "p99_latency_ms": 20.0}),  # snapshot mean 10
-            make_snapshot(t1, drift={"availability": 0.0, "p99_latency_ms": 4.0, "cpu_percent": 8.0}),  # mean 4
+            make_snapshot(t0, drift={"availability": 0.0, "p99_latency_ms": 20.0},  # snapshot mean 10
+                          p99_latency_ms=360.0, cpu_percent=None),
+            make_snapshot(t1, drift={"availability": 0.0, "p99_latency_ms": 4.0, "cpu_percent": 8.0},  # mean 4
+                          p99_latency_ms=312.0, cpu_percent=43.2),
         ]
-        summary = day_summary(snaps, window)
+        summary = day_summary(snaps, window, baseline=baseline)
         assert summary["avg_drift_percent"] == 7.0  # (10 + 4)/2
         assert summary["max_drift_percent"] == 20.0
         # day averages: availability 0, p99 (20+4)/2 = 12 > 10, cpu 8
         assert summary["drift_by_metric"] == {"availability": 0.0, "p99_latency_ms": 12.0, "cpu_percent": 8.0}
         assert summary["metrics_exceeding_drift_threshold"] == ["p99_latency_ms"]
+        assert summary["regression_drift_by_metric"] == pytest.approx(
+            {"availability": 0.0, "p99_latency_ms": 12.0, "cpu_percent": 8.0})
 
     def test_snapshot_order_does_not_matter(self):
         snaps = [make_snapshot(t, availability=99.0 + (k % 7) / 10) for k, t in enumerate(DAY.times())]
@@ -351,7 +360,7 @@ class TestTrends:
 
 
 def _weekly(snapshots, window=WEEK, baseline=None, settings=Settings()):
-    days = aggregate_days(snapshots, window, settings)
+    days = aggregate_days(snapshots, window, settings, baseline=baseline)
     return weekly_summary(days, window, baseline, settings)
 
 
@@ -382,12 +391,15 @@ class TestRollback:
         assert _weekly(snaps)["rollback_recommended"] is False
 
     def test_drift_over_15_alone(self):
-        snaps = [make_snapshot(t, drift={"p99_latency_ms": 15.5}) for t in WEEK.times()]
-        summary = _weekly(snaps)
+        # The criterion reads the regression drift: p99 300 -> 346.5 ms is +15.5 %
+        # (46.5 / 300), 345 ms is +15 % exactly, which does not fire.
+        baseline = Baseline(timestamp=START, values={"p99_latency_ms": 300.0})
+        snaps = [make_snapshot(t, drift={"p99_latency_ms": 15.5}, p99_latency_ms=346.5) for t in WEEK.times()]
+        summary = _weekly(snaps, baseline=baseline)
         assert summary["avg_drift_percent"] == 15.5
         assert [e["criterion"] for e in summary["rollback_evidence"]] == ["drift"]
-        snaps = [make_snapshot(t, drift={"p99_latency_ms": 15.0}) for t in WEEK.times()]
-        assert _weekly(snaps)["rollback_recommended"] is False
+        snaps = [make_snapshot(t, drift={"p99_latency_ms": 15.0}, p99_latency_ms=345.0) for t in WEEK.times()]
+        assert _weekly(snaps, baseline=baseline)["rollback_recommended"] is False
 
     def test_two_degraded_days_alone(self):
         # Days 2 and 6 average error rate 0.2 % (degraded), availability stays at 100 in the snapshots.

@@ -312,7 +312,9 @@ def test_to_dict_has_exactly_the_contract_keys_and_validates():
     event = detect_anomalies(snaps, window, HAND)[0]
     data = event.to_dict()
     assert list(data) == ["timestamp", "day_number", "metric", "value", "expected", "z_score",
-                          "severity", "type", "confidence"]
+                          "severity", "type", "confidence", "episode", "recovery", "episode_end",
+                          "episode_peak_value", "episode_peak_z", "episode_snapshots",
+                          "episode_duration_minutes", "episode_open"]
     assert data["timestamp"] == "2026-01-05T02:00:00Z"
     schemas.validate(data, "anomaly")
     bad = dict(data, severity="critical")
