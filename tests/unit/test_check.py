@@ -323,3 +323,32 @@ def test_check_command_refuses_half_a_window(capsys):
                  "2026-01-05T00:00:00Z"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--start and --duration" in err
+
+
+# --------------------------------------------------------------------------- what monitor does with it
+
+
+def test_withheld_figures_are_missing_with_the_preflight_reason_whatever_the_server_says():
+    from stabmon.collect.collector import Collector
+
+    window = Window(start=AT, duration_hours=1, interval_minutes=30)
+    server = RecordedServer(answers={"": 0.0})  # every query answers 0: "no errors", "100 %"
+    reason = withheld_metrics(_check().findings)
+    collector = Collector(server, build_catalogue(service="checkout", interval_seconds=1800), window, {},
+                          withheld={"checkout": reason})
+    (snapshot,) = collector.instant_snapshots(0, ["checkout"]).values()
+    data = snapshot.to_dict()
+    assert data["availability"] is None and data["error_rate"] is None and data["errors"] is None
+    assert data["requests"] == 0.0  # what is not withheld is read as answered
+    assert data["missing_reasons"]["error_rate"].startswith('preflight: the error matcher code=~"5.."')
+
+
+def test_a_preflight_that_cannot_reach_the_server_is_recorded_not_fatal(tmp_path):
+    from stabmon.collect.run import Target, preflight
+    from support.runs import options
+    from support.servers import free_port
+
+    window = Window(start=AT, duration_hours=1, interval_minutes=30)
+    opts = options(f"http://127.0.0.1:{free_port()}", tmp_path, window, backoff=0.01)
+    (record,) = preflight(opts, [Target("checkout", tmp_path)], AT).values()
+    assert record["findings"] == [] and "connection refused" in record["error"]
