@@ -40,7 +40,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from stabmon.collect.prom import Series
 from stabmon.collect.queries import SNAPSHOT_QUERIES, Matcher, QueryCatalogue, parse_selector
-from stabmon.core.errors import InputError, QueryError
+from stabmon.core.errors import InputError, PrometheusError, QueryError
 from stabmon.core.model import Window, format_time
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
 
@@ -333,7 +333,10 @@ class Preflight:
             elif kind == "names":
                 self._cache[key] = sorted(self.client.label_values("__name__", [], self.start, self.at))
             else:
-                self._cache[key] = self.client.metadata(args[0])
+                try:
+                    self._cache[key] = self.client.metadata(args[0])
+                except PrometheusError:  # a server without the metadata API: judge by the name
+                    self._cache[key] = []
         return self._cache[key]
 
     # -- why nothing matched ---------------------------------------------------
