@@ -1,4 +1,4 @@
-"""The ``stabmon`` command line: monitor, analyze, report, demo, baseline.
+"""The ``stabmon`` command line: monitor, analyze, report, demo, baseline, check.
 
 The only place that parses flags. Exit codes: 0 success, 1 failure (one
 line on stderr, no traceback for an expected error), 130 interrupted.
@@ -14,6 +14,7 @@ from typing import Sequence
 from stabmon import __version__
 from stabmon.cli.analyze import add_analyze_arguments, run_analyze
 from stabmon.cli.baseline import add_baseline_arguments, run_baseline_command
+from stabmon.cli.check import add_check_arguments, run_check_command
 from stabmon.cli.demo import add_demo_arguments, run_demo
 from stabmon.cli.monitor import add_monitor_arguments, run_monitor_command
 from stabmon.cli.report import add_report_arguments, run_report_command
@@ -52,7 +53,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``stabmon`` parser with its five subcommands."""
+    """The ``stabmon`` parser with its subcommands."""
     parser = ArgumentParser(
         prog="stabmon",
         description="Is the release stable? Collect a week of golden signals from Prometheus, "
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", "run a synthetic week through the whole pipeline (no server needed)", add_demo_arguments, run_demo),
         ("baseline", "capture a baseline JSON from a past window in Prometheus",
          add_baseline_arguments, run_baseline_command),
+        ("check", "preflight: can the queries read this service, and can their figures be trusted?",
+         add_check_arguments, run_check_command),
     ]
     for name, help_text, add_arguments, run in commands:
         p = sub.add_parser(name, help=help_text, description=help_text)

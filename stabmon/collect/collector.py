@@ -63,14 +63,21 @@ class Collector:
         The run's window (snapshot times).
     baselines
         Target -> baseline for drift (``None`` or absent: no drift for it).
+    withheld
+        Target -> metric -> reason: figures the preflight found cannot be
+        trusted (the error label is not on the request series, so a 0 could
+        be "no errors" or "wrong label"); they are recorded missing with the
+        reason whatever the server answers.
     """
 
     def __init__(self, client: PrometheusClient, catalogue: QueryCatalogue, window: Window,
-                 baselines: Mapping[str, Baseline | None] | None = None) -> None:
+                 baselines: Mapping[str, Baseline | None] | None = None,
+                 withheld: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.client = client
         self.catalogue = catalogue
         self.window = window
         self.baselines = dict(baselines or {})
+        self.withheld = {t: dict(m) for t, m in (withheld or {}).items()}
         self._missing_warned: set[str] = set()
         self._drift_warned: set[str] = set()
 
@@ -110,6 +117,10 @@ class Collector:
                 reasons: dict[str, str]) -> Snapshot:
         if alerts is not None:
             alerts.sort(key=lambda a: a.identity)
+        withheld = self.withheld.get(target) or {}
+        if withheld:
+            values = {**values, **dict.fromkeys(withheld)}
+            reasons = {**reasons, **withheld}
         snapshot = Snapshot(timestamp=ts, values=values, alerts=alerts, missing_reasons=dict(reasons))
         for name in snapshot.missing:
             if name in reasons or name == "alerts" or name in self._missing_warned:
@@ -193,10 +204,6 @@ class Collector:
                     k = self.window.index_of_epoch(ts)
                     if k in per_k:
                         per_k[k][name] = value
-            if name in self.catalogue.zero_when_absent:
-                for target in targets:
-                    for k in wanted:
-                        values[target][k].setdefault(name, 0.0)
         return {
             t: {k: self._finish(t, self.window.time_of(k), values[t][k], alerts[t][k], reasons) for k in wanted}
             for t in targets
@@ -236,9 +243,6 @@ class Collector:
                     continue
                 only = self._one(name, expr, target, items)
                 values[target][name] = only.points[-1][1] if only.points else None
-            if name in self.catalogue.zero_when_absent:
-                for target in targets:
-                    values[target].setdefault(name, 0.0)
         if down is not None:
             log.warning("snapshot %s: %s; metrics recorded as missing", format_time(ts), down)
         return {t: self._finish(t, ts, values[t], alerts[t], reasons) for t in targets}

@@ -484,10 +484,58 @@ class PrometheusClient:
         params["end"] = _unix(end)
         body = self._call(f"label values {label!r}",
                           lambda: self._connect.get_label_values(label, params=params))
+        return _string_list(body, f"label values of {label!r}")
+
+    # -- metadata API (the preflight, stabmon.collect.check) -------------------
+
+    def _get(self, what: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET ``path`` of the API with ``params`` through the retry loop of every call."""
+        url = f"{self.url}{path}"
+        return self._call(what, lambda: self._session.get(url, params=dict(params), timeout=self.timeout))
+
+    def _matched(self, matchers: list[str], start: datetime | None, end: datetime | None) -> dict[str, Any]:
+        params: dict[str, Any] = dict(self.extra_params)
+        if matchers:
+            params["match[]"] = list(matchers)
+        if start is not None:
+            params["start"] = _unix(start)
+        if end is not None:
+            params["end"] = _unix(end)
+        return params
+
+    def metadata(self, metric: str) -> list[dict[str, str]]:
+        """The metadata entries (``type``, ``help``, ``unit``) the targets expose for ``metric``.
+
+        ``/api/v1/metadata?metric=``; an empty list when the server has none
+        (data loaded from blocks or remote write carries no metadata).
+        """
+        body = self._get(f"metadata of {metric!r}", "/api/v1/metadata", {"metric": metric})
         data = body.get("data")
-        if not isinstance(data, list):
-            raise UnreachableError(f"malformed answer to label values of {label!r}: expected a list")
-        return [str(v) for v in data]
+        if not isinstance(data, dict):
+            raise UnreachableError(f"malformed answer to the metadata of {metric!r}: expected an object")
+        entries = data.get(metric) or []
+        return [{str(k): str(v) for k, v in e.items()} for e in entries if isinstance(e, dict)]
+
+    def labels(self, matchers: list[str], start: datetime | None = None, end: datetime | None = None) -> list[str]:
+        """Label names on the series matching any of ``matchers`` in ``start..end`` (``/api/v1/labels``)."""
+        body = self._get("label names", "/api/v1/labels", self._matched(matchers, start, end))
+        return _string_list(body, "label names")
+
+    def series(self, matchers: list[str], start: datetime | None = None,
+               end: datetime | None = None) -> list[dict[str, str]]:
+        """Label sets of the series matching any of ``matchers`` in ``start..end`` (``/api/v1/series``)."""
+        body = self._get("series", "/api/v1/series", self._matched(matchers, start, end))
+        data = body.get("data")
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise UnreachableError("malformed answer to series: expected a list of label sets")
+        return [{str(k): str(v) for k, v in item.items()} for item in data]
+
+
+def _string_list(body: dict[str, Any], what: str) -> list[str]:
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise UnreachableError(f"malformed answer to {what}: expected a list")
+    return [str(v) for v in data]
 
 
 def _parse(body: dict[str, Any], expr: str) -> list[Series]:

@@ -41,22 +41,25 @@ def default_templates(label: str | None = None) -> dict[str, str]:
 
     The single place the PromQL is written, for one target and for many. With
     ``label`` (a fleet: one target per value of that label) every aggregation
-    keeps the label and the zero of the error ratios is the target's own
-    traffic times 0, because ``vector(0)`` carries no label and would be
-    matched to no target. Without it the expressions are the contract's, to
-    the letter.
+    keeps the label. One zero rule for both shapes: a target with request
+    series but no 5xx series has 0 errors, taken from its own traffic times 0
+    (``or (0 * <total>)``); a target with no request series has no zero
+    either, so its error figures are missing, never 0 (``vector(0)`` would
+    turn "matched nothing" into "no errors"). Whether the error label exists
+    on the request series at all is the preflight's question
+    (:mod:`stabmon.collect.check`).
     """
     by = f" by ({label}) " if label else ""
     by_le = f" by ({label}, le) " if label else " by (le) "
     errors_rate = f'sum{by}(rate({_TOTAL}{{sel,{_FIVE_XX}}}[w]))'
     total_rate = f"sum{by}(rate({_TOTAL}{{sel}}[w]))"
-    zero = f"(0 * {total_rate})" if label else "vector(0)"
+    errors_count = f'sum{by}(increase({_TOTAL}{{sel,{_FIVE_XX}}}[w]))'
+    total_count = f"sum{by}(increase({_TOTAL}{{sel}}[w]))"
     return {
-        "availability": f"100 * (1 - ({errors_rate} or {zero}) / {total_rate})",
-        "error_rate": f"100 * ({errors_rate} or {zero}) / {total_rate}",
-        "requests": f"sum{by}(increase({_TOTAL}{{sel}}[w]))",
-        # Grouped, the count's zero is filled in per target (ZERO_WHEN_ABSENT).
-        "errors": f"sum{by}(increase({_TOTAL}{{sel,{_FIVE_XX}}}[w]))" + ("" if label else f" or {zero}"),
+        "availability": f"100 * (1 - ({errors_rate} or (0 * {total_rate})) / {total_rate})",
+        "error_rate": f"100 * ({errors_rate} or (0 * {total_rate})) / {total_rate}",
+        "requests": total_count,
+        "errors": f"{errors_count} or (0 * {total_count})",
         "p95_latency_ms": f"1000 * histogram_quantile(0.95, sum{by_le}(rate({_BUCKET}{{sel}}[w])))",
         "p99_latency_ms": f"1000 * histogram_quantile(0.99, sum{by_le}(rate({_BUCKET}{{sel}}[w])))",
         "cpu_percent": (
@@ -73,11 +76,6 @@ def default_templates(label: str | None = None) -> dict[str, str]:
         "day_p99_latency_ms": f"1000 * histogram_quantile(0.99, sum{by_le}(increase({_BUCKET}{{sel}}[d])))",
     }
 
-
-#: Counts whose single-target expression ends in ``or vector(0)``: grouped,
-#: a target without a series gets that 0 client-side, so a fleet's folder
-#: equals a single run's.
-ZERO_WHEN_ABSENT: tuple[str, ...] = ("errors",)
 
 #: The contract's default expressions for one target, as templates.
 DEFAULT_QUERIES: dict[str, str] = default_templates()
@@ -345,13 +343,6 @@ class QueryCatalogue:
     def templates(self) -> dict[str, str]:
         """Every template of the run: the defaults for this grouping, then the overrides."""
         return {**default_templates(self.label), **self.overrides}
-
-    @property
-    def zero_when_absent(self) -> tuple[str, ...]:
-        """Metrics a grouped catalogue fills with 0 for a target without a series (see ZERO_WHEN_ABSENT)."""
-        if self.label is None:
-            return ()
-        return tuple(name for name in ZERO_WHEN_ABSENT if name not in self.overrides)
 
     def target_selector(self, targets: Sequence[str] = ()) -> str:
         """The matchers of a batch of targets (regex- then PromQL-escaped) plus the run's own."""

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from stabmon import store
+from stabmon.collect.check import WITHHOLD_CODES, Finding, check_target, withheld_metrics
 from stabmon.collect.collector import Collector
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient, public_url
 from stabmon.collect.queries import SNAPSHOT_QUERIES, QueryCatalogue
@@ -41,6 +42,7 @@ from stabmon.core.anomaly import AnomalyDetector
 from stabmon.core.errors import InputError, PrometheusError
 from stabmon.core.fleet_summary import build_fleet_summary, fleet_entry
 from stabmon.core.model import Baseline, Snapshot, Window, format_time, parse_time
+from stabmon.core.settings import DEFAULT_SETTINGS
 from stabmon.store.fleet import load_fleet_baselines, read_fleet_run, write_fleet_run, write_fleet_summary
 from stabmon.store.lock import run_lock
 from stabmon.store.work import TargetWork, default_jobs, run_target_work
@@ -537,6 +539,50 @@ def choose_targets(options: RunOptions, client: PrometheusClient) -> list[Target
             for s in services]
 
 
+#: A fleet's preflight checks this many of its services (the first by name): about 15 small
+#: requests each. A checked service's run.json is what a single run of it writes.
+PREFLIGHT_SAMPLE = 20
+
+
+def preflight(options: RunOptions, targets: list[Target], now: datetime) -> dict[str, dict[str, Any]]:
+    """Each target's ``run.json`` ``preflight`` record: the findings of :func:`check_target`.
+
+    A fleet checks a sample of :data:`PREFLIGHT_SAMPLE` services; the others
+    get the findings that make figures untrustworthy (:data:`WITHHOLD_CODES`)
+    when every sampled service has them. A preflight that cannot reach the
+    server records why and lets the run go on: collection has its own
+    start-up check. Uses its own client, so the run's request count and
+    retries are the collection's alone.
+    """
+    at = min(now, options.window.end).replace(microsecond=0)
+    sample = sorted(t.name for t in targets)[:PREFLIGHT_SAMPLE] if options.fleet else [t.name for t in targets]
+    records: dict[str, dict[str, Any]] = {}
+    try:
+        with PrometheusClient(options.connection, timeout=min(options.timeout, 10.0), retries=1,
+                              backoff=options.backoff) as client:
+            for name in sample:
+                catalogue = options.catalogue.for_target(name) if options.fleet else options.catalogue
+                report = check_target(client, catalogue, at=at, window=options.window, target=name,
+                                      settings=options.settings or DEFAULT_SETTINGS)
+                records[name] = {"checked_at": format_time(at), "findings": [f.to_dict() for f in report.findings]}
+                for finding in report.findings:
+                    log.warning("preflight%s: %s %s [%s]: %s", f" of {name!r}" if options.fleet else "",
+                                finding.severity, finding.metric, finding.code, finding.message)
+    except PrometheusError as exc:
+        log.warning("preflight not done (%s); collecting anyway", exc)
+        return {t.name: {"checked_at": format_time(at), "findings": [], "error": str(exc)} for t in targets}
+    if options.fleet:
+        shared = [{**f, "message": f"in the checked sample ({', '.join(sample)}): {f['message']}"}
+                  for f in records[sample[0]]["findings"]
+                  if f["code"] in WITHHOLD_CODES and all(
+                      any((g["metric"], g["code"]) == (f["metric"], f["code"]) for g in records[n]["findings"])
+                      for n in sample)] if sample else []
+        for target in targets:
+            if target.name not in records:
+                records[target.name] = {"checked_at": format_time(at), "findings": shared, "sampled": False}
+    return records
+
+
 def monitor(options: RunOptions, *, clock: Clock | None = None,
             client: PrometheusClient | None = None) -> RunOutcome:
     """Run ``stabmon monitor`` with resolved options: lock, run files, the loop.
@@ -557,13 +603,18 @@ def monitor(options: RunOptions, *, clock: Clock | None = None,
             check_resume(options)
             client.check()
             targets = choose_targets(options, client)
+            checked = preflight(options, targets, (clock or SystemClock()).now())
             if options.fleet:
                 write_fleet_run(options.out_dir, fleet_run_info(options, [t.name for t in targets]))
             for target in targets:
                 # Under the lock no other run can own a temporary file: those present were left by a kill.
                 store.remove_stale_temp_files(target.folder)
-                store.write_run_info(target.folder, run_info(options, target))
+                store.write_run_info(target.folder, {**run_info(options, target), "preflight": checked[target.name]})
             runner = Run(options, targets, clock=clock, client=client)
+            # "No errors" that cannot be told from "wrong label" is recorded missing, never 0 / 100 %.
+            runner.collector.withheld = {
+                name: withheld_metrics(Finding.from_dict(f) for f in record["findings"])
+                for name, record in checked.items()}
             try:
                 outcome = runner.run()
             except KeyboardInterrupt:

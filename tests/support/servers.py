@@ -141,10 +141,17 @@ class ScrapeTarget:
     address: str
     job: str = "stabmon-test"
     interval: str = "1s"
+    #: Labels added to every scraped series (e.g. ``service`` for an app that has none).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
-def _scrape_config(targets: Iterable[ScrapeTarget]) -> str:
-    lines = ["global:", "  scrape_interval: 15s", "scrape_configs:"]
+def _scrape_config(targets: Iterable[ScrapeTarget], rule_file: Path | None = None,
+                   evaluation_interval: str = "15s") -> str:
+    lines = ["global:", "  scrape_interval: 15s"]
+    if rule_file is not None:  # Prometheus only: VictoriaMetrics's scrape config has no rules
+        lines += [f"  evaluation_interval: {evaluation_interval}", "rule_files:", f"  - '{rule_file}'"]
+    lines.append("scrape_configs:")
+    head = len(lines)
     for t in targets:
         lines += [
             f"  - job_name: {t.job}",
@@ -154,7 +161,10 @@ def _scrape_config(targets: Iterable[ScrapeTarget]) -> str:
             "    static_configs:",
             f"      - targets: ['{t.address}']",
         ]
-    if len(lines) == 3:
+        if t.labels:
+            lines.append("        labels:")
+            lines += [f"          {name}: '{value}'" for name, value in t.labels]
+    if len(lines) == head:
         lines[-1] = "scrape_configs: []"
     return "\n".join(lines) + "\n"
 
@@ -232,14 +242,27 @@ class PrometheusServer(_LoopbackServer):
         Optional scrape targets (live data).
     port
         Fixed port (a restart keeps the same URL); a free one when omitted.
+    rules
+        Text of a rules file (recording and alerting rules) Prometheus
+        evaluates itself every ``evaluation_interval``.
     """
 
     binary_name = "prometheus"
     ready_path = "/-/ready"
     config_stem = "prometheus"
 
+    def __init__(self, data_dir: Path, *, rules: str | None = None, evaluation_interval: str = "15s",
+                 **kwargs: Any) -> None:
+        super().__init__(data_dir, **kwargs)
+        self.rules = rules
+        self.evaluation_interval = evaluation_interval
+
     def command(self) -> list[str]:
-        self.config_path.write_text(_scrape_config(self.targets))
+        rule_file = None
+        if self.rules is not None:
+            rule_file = self.data_dir.parent / f"rules-{self.port}.yml"
+            rule_file.write_text(self.rules)
+        self.config_path.write_text(_scrape_config(self.targets, rule_file, self.evaluation_interval))
         return [self.binary, f"--storage.tsdb.path={self.data_dir}", "--storage.tsdb.retention.time=3650d",
                 f"--web.listen-address={LOOPBACK}:{self.port}", f"--config.file={self.config_path}",
                 "--log.level=warn"]

@@ -16,12 +16,13 @@ from stabmon.collect.queries import (
     render,
 )
 
-# Contract section 2, verbatim.
+# Contract section 2, verbatim. Issue 11 changed the zero of the error figures: the contract's
+# "or vector(0)" became "or (0 * <the target's own traffic>)", so no request series is missing, never 0.
 CONTRACT = {
-    "availability": '100 * (1 - (sum(rate(http_requests_total{sel,code=~"5.."}[w])) or vector(0)) / sum(rate(http_requests_total{sel}[w])))',
-    "error_rate": '100 * (sum(rate(http_requests_total{sel,code=~"5.."}[w])) or vector(0)) / sum(rate(http_requests_total{sel}[w]))',
+    "availability": '100 * (1 - (sum(rate(http_requests_total{sel,code=~"5.."}[w])) or (0 * sum(rate(http_requests_total{sel}[w])))) / sum(rate(http_requests_total{sel}[w])))',
+    "error_rate": '100 * (sum(rate(http_requests_total{sel,code=~"5.."}[w])) or (0 * sum(rate(http_requests_total{sel}[w])))) / sum(rate(http_requests_total{sel}[w]))',
     "requests": "sum(increase(http_requests_total{sel}[w]))",
-    "errors": 'sum(increase(http_requests_total{sel,code=~"5.."}[w])) or vector(0)',
+    "errors": 'sum(increase(http_requests_total{sel,code=~"5.."}[w])) or (0 * sum(increase(http_requests_total{sel}[w])))',
     "p95_latency_ms": "1000 * histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{sel}[w])))",
     "p99_latency_ms": "1000 * histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{sel}[w])))",
     "cpu_percent": "100 * sum(rate(container_cpu_usage_seconds_total{sel}[w])) / sum(container_spec_cpu_quota{sel} / container_spec_cpu_period{sel})",
@@ -35,10 +36,18 @@ def test_defaults_are_the_contracts():
         assert DEFAULT_QUERIES[name] == expr
 
 
+def test_no_default_turns_matched_nothing_into_zero():
+    """The zero of every error figure is the target's own traffic times 0, never a label-less vector(0)."""
+    for label in (None, "service"):
+        for name, expr in build_catalogue(label=label).templates.items():
+            assert "vector(0)" not in expr, (label, name)
+
+
 def test_render_service_and_window():
     catalogue = build_catalogue(service="checkout", interval_seconds=1800)
     assert catalogue.expression("errors") == (
-        'sum(increase(http_requests_total{service="checkout",code=~"5.."}[30m])) or vector(0)'
+        'sum(increase(http_requests_total{service="checkout",code=~"5.."}[30m]))'
+        ' or (0 * sum(increase(http_requests_total{service="checkout"}[30m])))'
     )
     assert catalogue.expression("alerts") == 'max_over_time(ALERTS{alertstate="firing",service="checkout"}[30m])'
     assert catalogue.expression("day_p99_latency_ms", day_seconds=7200).endswith('{service="checkout"}[2h])))')
@@ -46,7 +55,8 @@ def test_render_service_and_window():
 
 def test_render_without_selector_leaves_valid_matchers():
     catalogue = build_catalogue(interval_seconds=90)
-    assert catalogue.expression("errors") == 'sum(increase(http_requests_total{code=~"5.."}[90s])) or vector(0)'
+    assert catalogue.expression("errors") == ('sum(increase(http_requests_total{code=~"5.."}[90s]))'
+                                              ' or (0 * sum(increase(http_requests_total{}[90s])))')
     assert catalogue.expression("requests") == "sum(increase(http_requests_total{}[90s]))"
     assert catalogue.expression("alerts") == 'max_over_time(ALERTS{alertstate="firing"}[90s])'
 
