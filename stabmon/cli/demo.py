@@ -45,7 +45,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise InputError(f"--scenario {args.scenario!r}: choose one of {', '.join(sorted(SCENARIOS))}")
     out = Path(args.output)
     # The generator scrapes every 60 s by default; a shorter interval scrapes
-    # every 15 s so the interval stays a whole number of scrapes (contract section 1).
+    # every 15 s so the interval stays a whole number of scrapes (docs/contract.md §1).
     scrape = 60 if (args.interval * 60) % 60 == 0 else 15
     if (args.interval * 60) % scrape or args.interval * 60 < scrape:
         raise InputError(f"--interval {args.interval:g}: use a whole multiple of 15 seconds (0.25 minutes)")

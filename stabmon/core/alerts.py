@@ -1,4 +1,4 @@
-"""Alert episodes and alert-free time (contract section 3).
+"""Alert episodes and alert-free time (docs/contract.md §3).
 
 An alert episode is a maximal run of consecutive snapshots (``k``, ``k+1``,
 ...) in which the same alert, identified by its full label set, fires. A day

@@ -1,7 +1,7 @@
 """Anomaly detection on the snapshot series: EWMA, z-scores and excursions.
 
 Pure logic, no I/O: snapshots in, :class:`AnomalyEvent` objects out. The file
-store appends ``event.to_dict()`` to ``anomalies.jsonl`` (contract section 4).
+store appends ``event.to_dict()`` to ``anomalies.jsonl`` (docs/contract.md §4).
 
 How it works, per metric:
 
@@ -81,7 +81,7 @@ ANOMALY_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
 ANOMALY_TYPES: tuple[str, ...] = ("spike", "drop", "level_shift")
 
 #: Metrics analysed by default. ``availability`` is left out because it is
-#: exactly ``100 - error_rate`` (contract section 2): its z-scores are the mirror
+#: exactly ``100 - error_rate`` (docs/contract.md §2): its z-scores are the mirror
 #: image of the error rate's and every incident would be reported twice.
 #: ``errors`` is left out because it is the error rate times the traffic, so it
 #: follows the diurnal cycle and adds nothing the error rate does not say.
@@ -306,7 +306,7 @@ class AnomalyEvent:
     episode_open: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's ``anomalies.jsonl`` object (contract section 4.7)."""
+        """The contract's ``anomalies.jsonl`` object (docs/contract.md §4.7)."""
         return {
             "timestamp": format_time(self.timestamp),
             "day_number": self.day_number,

@@ -1,4 +1,4 @@
-"""Reading and checking the baseline file (contract section 4)."""
+"""Reading and checking the baseline file (docs/contract.md §4)."""
 
 from __future__ import annotations
 

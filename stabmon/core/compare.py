@@ -82,7 +82,7 @@ class CompareSettings:
     Parameters
     ----------
     metrics : tuple of str
-        Metrics compared (default: the baseline's metrics, contract section 4).
+        Metrics compared (default: the baseline's metrics, docs/contract.md §4).
     p_value_threshold : float
         Significance level of the two-sided Mann-Whitney test (0.05).
     min_relative_effect : Mapping[str, float]

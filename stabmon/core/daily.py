@@ -1,6 +1,6 @@
 """One day's snapshots aggregated into the daily summary (``day_NN_summary.json``).
 
-Rules (contract section 3 and the seed write-up):
+Rules (docs/contract.md §3 and the seed write-up):
 
 * Missing values (``None``) are left out of averages and counted in the day's
   warnings, never treated as 0.

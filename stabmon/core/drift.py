@@ -1,4 +1,4 @@
-"""Drift of a snapshot's metrics from the release-day baseline (contract section 3).
+"""Drift of a snapshot's metrics from the release-day baseline (docs/contract.md §3).
 
 Two figures per metric. The *absolute* drift ``|value - baseline| / |baseline|
 * 100`` is the seed's, kept as it was (``drift_percent``, ``avg_drift_percent``,
@@ -6,7 +6,7 @@ Two figures per metric. The *absolute* drift ``|value - baseline| / |baseline|
 (availability down; error rate, latency, CPU and memory up) and that clear a
 floor of practical significance: an improvement is never a regression. The
 threshold lists, the drift rollback criterion and the recommendations use the
-regression drift (contract sections 3.2, 3.8, 3.9).
+regression drift (docs/contract.md §3.2, §3.8, §3.9).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from stabmon.core.model import DRIFT_METRICS, Baseline, Snapshot
 
 
 def compute_drift(values: dict[str, float | None], baseline: Baseline | None) -> tuple[dict[str, float], list[str]]:
-    """Drift of each metric against the baseline (contract section 3).
+    """Drift of each metric against the baseline (docs/contract.md §3).
 
     ``|value - baseline| / |baseline| * 100`` for the metrics present in both;
     a baseline of 0 is skipped with a warning.

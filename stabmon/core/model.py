@@ -29,7 +29,7 @@ METRIC_FIELDS: tuple[str, ...] = (
 #: Every metric a snapshot can list in ``missing`` (the numeric ones and alerts).
 ALL_METRICS: tuple[str, ...] = METRIC_FIELDS + ("alerts",)
 
-#: The metrics a baseline may carry and drift is computed for (contract section 4).
+#: The metrics a baseline may carry and drift is computed for (docs/contract.md §4).
 DRIFT_METRICS: tuple[str, ...] = (
     "availability",
     "error_rate",
@@ -142,7 +142,7 @@ class Alert:
 
 @dataclass
 class Snapshot:
-    """One raw snapshot at time ``t_k`` (contract sections 1, 2 and 4).
+    """One raw snapshot at time ``t_k`` (docs/contract.md §1, §2 and §4).
 
     ``values`` maps each of :data:`METRIC_FIELDS` to a finite float or ``None``.
     A ``None`` value is missing and its name is in ``missing``; ``missing_reasons``
@@ -201,7 +201,7 @@ class Window:
     """A run's window: ``start`` (UTC), ``duration_hours`` and ``interval_minutes``.
 
     Snapshot ``k`` is at ``t_k = start + k * interval`` for
-    ``k = 0 .. duration*60/interval - 1`` (contract section 1).
+    ``k = 0 .. duration*60/interval - 1`` (docs/contract.md §1).
     """
 
     start: datetime
@@ -280,7 +280,7 @@ class Window:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The release-day KPIs that drift is measured against (contract section 4)."""
+    """The release-day KPIs that drift is measured against (docs/contract.md §4)."""
 
     timestamp: datetime
     values: dict[str, float]

@@ -8,13 +8,13 @@ from typing import Any
 from stabmon.core.errors import InputError
 from stabmon.core.model import METRIC_FIELDS
 
-#: The metrics a verdict cannot be given without (contract section 3.8).
+#: The metrics a verdict cannot be given without (docs/contract.md §3.8).
 DEFAULT_KEY_METRICS: tuple[str, ...] = ("availability", "error_rate", "p99_latency_ms")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Thresholds of the daily and weekly analysis (seed write-up, contract section 3).
+    """Thresholds of the daily and weekly analysis (seed write-up, docs/contract.md §3).
 
     Every field can be overridden by name, e.g. from a notebook parameter or a
     YAML file, with :meth:`from_mapping`.
@@ -36,7 +36,7 @@ class Settings:
     score_weight_availability: float = 0.4
     score_weight_latency: float = 0.4
     score_weight_drift: float = 0.2
-    #: Trend thresholds (contract section 3).
+    #: Trend thresholds (docs/contract.md §3).
     trend_availability_points: float = 0.5
     trend_latency_ms: float = 10.0
     trend_resource_percent: float = 5.0

@@ -4,7 +4,7 @@ Weekly figures are means of the daily figures over the days with data; a
 day with no snapshots is listed (in ``daily_summaries`` and ``missing_days``)
 but left out of every average and trend. Pure: no I/O and no clock.
 
-The verdict has three states (contract section 3.8):
+The verdict has three states (docs/contract.md §3.8):
 
 * ``rollback`` when any rollback criterion fired: a rollback is evidence,
   and missing data elsewhere does not take it away;

@@ -130,7 +130,7 @@ class PlantedFacts:
         datetimes, clipped to the window), ``day_number`` (day of ``start``),
         ``degrades_days`` (list of int) and ``description``.
     alert_episodes : list of dict
-        One dict per episode as the snapshots see it (contract section 3):
+        One dict per episode as the snapshots see it (docs/contract.md §3):
         ``alertname``, ``severity``, ``labels``, ``first_snapshot``,
         ``last_snapshot``, ``snapshot_count``, ``day_number`` (day of the first
         snapshot, the day that counts it), ``fired_at`` (first firing scrape)
@@ -662,7 +662,7 @@ def _snapshot_values(spec: _Spec, scrapes: _Scrapes) -> tuple[np.ndarray, list[l
 
 
 def _episodes(window: Window, alerts: list[list[Alert]], scrapes: _Scrapes) -> list[dict[str, Any]]:
-    """Alert episodes as runs of consecutive snapshots (contract section 3)."""
+    """Alert episodes as runs of consecutive snapshots (docs/contract.md §3)."""
     times = window.times()
     runs: dict[tuple, dict[str, Any]] = {}
     done: list[dict[str, Any]] = []
@@ -732,7 +732,7 @@ def generate_week(
         Window start (naive means UTC); default :data:`DEFAULT_START`
         (2026-01-05T00:00:00Z, a Monday), never the clock.
     duration_hours, interval_minutes : float
-        The window (contract section 1). The interval must be a whole number of
+        The window (docs/contract.md §1). The interval must be a whole number of
         seconds and a multiple of ``scrape_seconds``.
     seed : int
         Non-negative seed; the noise is drawn from ``(seed, service)``.

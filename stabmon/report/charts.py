@@ -918,7 +918,7 @@ def plot_incident_timeline(
 def plot_burndown(burndown: Mapping[str, Any] | None, ax: Axes | None = None, *, title: str | None = None) -> Figure:
     """Error-budget burn-down: budget consumed per day, cumulative use, and what remains.
 
-    ``burndown`` is the ``slo_burndown.json`` document (contract section 4);
+    ``burndown`` is the ``slo_burndown.json`` document (docs/contract.md §4);
     ``None`` draws a "not available" note (the file is written by a later
     stage of the pipeline).
     """

@@ -170,7 +170,7 @@ def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path |
             ))
     if "weekly" in wanted:
         jobs.append(NotebookJob(name="weekly_summary", kind="weekly", template=notebooks_dir / NOTEBOOK_FILES["weekly"],
-                                parameters=dict(common), title="Weekly stability summary"))
+                                parameters=dict(common), title="Stability summary"))
     if "retrospective" in wanted:
         jobs.append(NotebookJob(name="retrospective", kind="retrospective",
                                 template=notebooks_dir / NOTEBOOK_FILES["retrospective"],
@@ -378,7 +378,7 @@ def render_reports(
     Parameters
     ----------
     out_dir
-        The run folder (raw snapshots and summaries, contract section 4).
+        The run folder (raw snapshots and summaries, docs/contract.md §4).
     jobs
         How many notebooks run at once (each in its own kernel).
     timeout

@@ -9,7 +9,7 @@ sentence here names its figure, its threshold and its day.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -123,20 +123,26 @@ def incident_events(run: RunData) -> pd.DataFrame:
     return frame
 
 
+def _doubted(weekly: Mapping[str, Any]) -> set[str]:
+    """Key metrics the verdict could not judge (coverage or preflight): nothing about them went well."""
+    return {str(reason.get("metric")) for reason in weekly.get("inconclusive_reasons") or []}
+
+
 def went_well(run: RunData) -> list[str]:
-    """What went well, each line with the figure behind it."""
+    """What went well, each line with the figure behind it; never a claim about a metric that was not seen."""
     weekly = run.weekly
     settings = run.settings
     daily = run.daily[run.daily["snapshot_count"] > 0]
+    doubted = _doubted(weekly)
     lines: list[str] = []
     healthy = [int(d) for d, row in daily.iterrows() if not bool(row["degraded"])]
-    if healthy:
+    if healthy and not doubted:
         lines.append(f"{len(healthy)} of {len(daily)} days met every daily target (days {_days(healthy)}).")
     availability_ok = [int(d) for d, row in daily.iterrows() if not bool(row["availability_degraded"])]
     latency_ok = [int(d) for d, row in daily.iterrows() if not bool(row["latency_degraded"])]
-    if len(availability_ok) == len(daily) and len(daily):
+    if len(availability_ok) == len(daily) and len(daily) and "availability" not in doubted:
         lines.append(f"Availability SLO compliance stayed at or above {settings.degradation_compliance_percent:g} % every day.")
-    if len(latency_ok) == len(daily) and len(daily):
+    if len(latency_ok) == len(daily) and len(daily) and "p99_latency_ms" not in doubted:
         lines.append(f"p99 latency met the {settings.latency_slo_p99_ms:g} ms SLO in at least "
                      f"{settings.degradation_compliance_percent:g} % of the snapshots every day.")
     if weekly.get("total_critical_alerts", 0) == 0:
@@ -173,6 +179,9 @@ def did_not_go_well(run: RunData) -> list[str]:
     weekly = run.weekly
     settings = run.settings
     lines: list[str] = []
+    if weekly.get("verdict") == "inconclusive":
+        reasons = "; ".join(f"{r.get('metric')}: {r.get('reason')}" for r in weekly.get("inconclusive_reasons") or [])
+        lines.append(f"The verdict is INCONCLUSIVE: stabmon could not see enough to judge ({reasons}).")
     for day_number, row in run.daily.iterrows():
         if row["snapshot_count"] > 0 and bool(row["degraded"]):
             lines.append(f"Day {day_number} was degraded: {'; '.join(_degradation_reasons(row, settings))}.")
@@ -236,6 +245,10 @@ def action_items(run: RunData) -> list[str]:
     if weekly.get("rollback_recommended"):
         criteria = ", ".join(e.get("criterion", "?") for e in weekly.get("rollback_evidence") or [])
         items.append(f"Decide on the rollback: {len(weekly.get('rollback_reasons') or [])} criteria fired ({criteria}).")
+    doubted = sorted(_doubted(weekly))
+    if doubted:
+        items.append(f"Make {', '.join(doubted)} readable before the next release ('stabmon check' says why each "
+                     "could not be read): the verdict could not judge them.")
     for _, episode in run.episodes.iterrows():
         if episode["severity"] == "critical":
             items.append(f"Write up the {episode['alertname']} incident of day {episode['day_number']} "

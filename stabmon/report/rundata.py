@@ -1,7 +1,7 @@
 """Load a run folder into pandas for the notebooks, and slice it.
 
 This is the notebooks' only door to the data: :func:`load_run` reads a run
-folder (contract section 4) into a :class:`RunData` of DataFrames, and the
+folder (docs/contract.md §4) into a :class:`RunData` of DataFrames, and the
 helpers below slice it by day and metric and compare it with the baseline.
 Nothing here draws or prints; :mod:`stabmon.charts` and :mod:`stabmon.views`
 turn the tables into pictures and text.
@@ -13,7 +13,7 @@ Conventions
   them, so a snapshot that was never collected is a row of ``NaN`` with
   ``present == False`` and charts show a gap instead of joining across it).
 * A snapshot's rate values cover the trailing interval ``(t_k - interval, t_k]``
-  (contract section 1); :func:`interval_spans` turns flagged snapshots into
+  (docs/contract.md §1); :func:`interval_spans` turns flagged snapshots into
   those spans for shading.
 """
 
@@ -517,7 +517,7 @@ def episodes_frame(daily_documents: Iterable[Mapping[str, Any]], window: Window)
     return frame
 
 
-#: The episode keys of an ``anomalies.jsonl`` line (contract section 4.7).
+#: The episode keys of an ``anomalies.jsonl`` line (docs/contract.md §4.7).
 ANOMALY_EPISODE_KEYS: tuple[str, ...] = (
     "episode", "recovery", "episode_end", "episode_peak_value", "episode_peak_z", "episode_snapshots",
     "episode_duration_minutes", "episode_open",

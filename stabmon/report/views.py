@@ -325,7 +325,7 @@ def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity
     """Anomaly episodes (of a day or the week): from, to, back to normal, peak, minutes, severity.
 
     One row per episode: an excursion and its return are one incident, not
-    two events (contract section 3.11). When the warm-up left snapshots
+    two events (docs/contract.md §3.11). When the warm-up left snapshots
     unchecked, a note says which and why.
     """
     episodes = day_anomaly_episodes(run, day_number)

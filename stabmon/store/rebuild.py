@@ -93,7 +93,7 @@ def rebuild_summaries(
     Parameters
     ----------
     out_dir
-        The run folder (contract section 4 layout).
+        The run folder (docs/contract.md §4 layout).
     window
         The run's window; read from ``run.json`` when omitted, else inferred.
     baseline

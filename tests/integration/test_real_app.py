@@ -164,7 +164,9 @@ def test_live_run_through_an_error_and_a_latency_burst_never_reads_100_percent(r
     codes = {(f["metric"], f["code"]) for f in info["preflight"]["findings"]}
     assert {("availability", "error_label_absent"), ("error_rate", "error_label_absent"),
             ("errors", "error_label_absent")} <= codes
-    # The weekly verdict comes from another branch of issue 11; after the merge the lead adds:
-    # weekly["verdict"] == "inconclusive" and "error_rate" in weekly["inconclusive_reasons"].
     weekly = store.read_json(tmp_path / "run" / store.WEEKLY_JSON)
-    assert weekly.get("avg_availability") is None
+    assert weekly["avg_availability"] is None
+    # Never green on data it did not see: the verdict names both unreadable key metrics.
+    assert weekly["verdict"] == "inconclusive" and weekly["rollback_recommended"] is False
+    doubted = {reason["metric"] for reason in weekly["inconclusive_reasons"]}
+    assert {"availability", "error_rate"} <= doubted, weekly["inconclusive_reasons"]

@@ -13,7 +13,6 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from stabmon.cli.main import main
 from stabmon.collect.check import (
