@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -85,11 +86,11 @@ def run_fleet(url: str, services: list[str], out: Path, jobs: int | None) -> dic
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
         raise RuntimeError(f"stabmon monitor failed ({result['rc']}): {proc.stderr[-2000:]}")
-    requests = None
-    for line in result["log"].splitlines():
-        if "snapshots collected with" in line:
-            requests = int(line.split("with ")[-1].split()[0])
-    result["requests"] = requests
+    # The run's own count of its requests: "... snapshots collected (N already on disk) with R requests".
+    found = re.findall(r"snapshots collected .*?with (\d+) requests", result["log"])
+    if not found:
+        raise RuntimeError("stabmon monitor logged no request count: " + result["log"][-500:])
+    result["requests"] = int(found[-1])
     return result
 
 
