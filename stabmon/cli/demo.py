@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stabmon import store
 from stabmon.cli.args import positive
+from stabmon.cli.monitor import add_release_arguments, release_info
 from stabmon.cli.report import render_folder
 from stabmon.core.durations import format_duration
 from stabmon.core.errors import InputError
@@ -16,6 +17,8 @@ DEFAULT_SCENARIO = "incident"
 DEFAULT_SEED = 42
 DEFAULT_DURATION_HOURS = 168.0
 DEFAULT_INTERVAL_MINUTES = 30.0
+#: The demo week's release record (``--release``, ``--commit``, ``--deployed-at``): the day before the window.
+DEMO_RELEASE = {"name": "v1.4.0-demo", "commit": "0000000demo", "deployed_at": "2026-01-04T00:00:00Z"}
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +36,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"minutes between snapshots (default: {DEFAULT_INTERVAL_MINUTES:g})")
     parser.add_argument("--no-report", action="store_true", help="skip rendering the notebooks")
     parser.add_argument("--jobs", type=positive(int), default=2, help="notebooks rendered in parallel (default: 2)")
+    add_release_arguments(parser, defaults=DEMO_RELEASE)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -53,7 +57,8 @@ def run_demo(args: argparse.Namespace) -> int:
         raise InputError(f"--interval {args.interval:g} min is longer than --duration {args.duration:g} h")
     try:
         result = run_demo_week(out, scenario=args.scenario, seed=args.seed, duration_hours=args.duration,
-                               interval_minutes=args.interval, scrape_seconds=scrape)
+                               interval_minutes=args.interval, scrape_seconds=scrape,
+                               release=release_info(args))
     except ValueError as error:  # the generator's window checks, e.g. a duration not a whole number of intervals
         raise InputError(f"--duration {args.duration:g} --interval {args.interval:g}: {error}") from None
     weekly = result.weekly

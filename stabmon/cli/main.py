@@ -15,6 +15,7 @@ from stabmon import __version__
 from stabmon.cli.analyze import add_analyze_arguments, run_analyze
 from stabmon.cli.baseline import add_baseline_arguments, run_baseline_command
 from stabmon.cli.check import add_check_arguments, run_check_command
+from stabmon.cli.compare import add_compare_arguments, run_compare_command
 from stabmon.cli.demo import add_demo_arguments, run_demo
 from stabmon.cli.monitor import add_monitor_arguments, run_monitor_command
 from stabmon.cli.report import add_report_arguments, run_report_command
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
          add_baseline_arguments, run_baseline_command),
         ("check", "preflight: can the queries read this service, and can their figures be trusted?",
          add_check_arguments, run_check_command),
+        ("compare", "this release's week against earlier releases' weeks, day by day",
+         add_compare_arguments, run_compare_command),
     ]
     for name, help_text, add_arguments, run in commands:
         p = sub.add_parser(name, help=help_text, description=help_text)

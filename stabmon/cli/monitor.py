@@ -17,6 +17,7 @@ from stabmon import store
 from stabmon.cli.args import positive
 from stabmon.cli.gate import add_gate_argument, folder_verdict, gate_exit
 from stabmon.cli.report import render_folder
+from stabmon.report.due import reports_as_days_close
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.collect.queries import build_catalogue, check_label_name
 from stabmon.collect.run import RunOptions, monitor
@@ -25,7 +26,7 @@ from stabmon.collect.window import make_window, parse_start
 from stabmon.core.baseline import load_baseline
 from stabmon.core.errors import BaselineError, InputError
 from stabmon.core.fleet_summary import DEFAULT_SERVICE_LABEL
-from stabmon.core.model import Window
+from stabmon.core.model import Window, format_time, parse_time
 from stabmon.store.fleet import read_fleet_run
 
 DEFAULT_DURATION_HOURS = 168.0
@@ -63,7 +64,13 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="DIR", default=None, help=f"run folder (default {store.DEFAULT_OUTPUT})")
     parser.add_argument("--test-mode", action="store_true",
                         help="with --duration <= 2, take a snapshot every 10 minutes")
-    parser.add_argument("--report", action="store_true", help="render the notebooks when the run ends")
+    parser.add_argument("--report", action="store_true",
+                        help="render each day's notebook as the day closes, the weekly and retrospective when "
+                        "the window ends (a day already rendered is rendered again only when its data changed)")
+    parser.add_argument("--catch-up", action="store_true",
+                        help="collect every snapshot whose time has passed, write the closed days, the current "
+                        "day (partial) and the week so far, then exit 0 (for cron, a CronJob, Airflow)")
+    add_release_arguments(parser)
     add_gate_argument(parser)
     group = parser.add_argument_group("fleet (many services in one run)")
     choose = group.add_mutually_exclusive_group()
@@ -78,6 +85,37 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
                        "folders with 'stabmon analyze --input DIR'")
     group.add_argument("--jobs", metavar="N", type=positive(int), default=None,
                        help="processes writing the services' folders (default: the CPUs available)")
+
+
+def add_release_arguments(parser: argparse.ArgumentParser, *, defaults: dict[str, str] | None = None) -> None:
+    """``--release``, ``--commit``, ``--deployed-at``: what the window follows (recorded in ``run.json``)."""
+    defaults = defaults or {}
+    group = parser.add_argument_group("release (recorded in run.json, shown on every report)")
+    group.add_argument("--release", metavar="NAME", default=defaults.get("name"),
+                       help="the release's name or version, e.g. v1.4.2")
+    group.add_argument("--commit", metavar="SHA", default=defaults.get("commit"), help="the release's commit")
+    group.add_argument("--deployed-at", metavar="ISO8601", default=defaults.get("deployed_at"),
+                       help="when the release was deployed (UTC unless an offset is given)")
+
+
+def release_info(args: argparse.Namespace, recorded: dict[str, Any] | None = None) -> dict[str, str | None] | None:
+    """The ``run.json`` ``release`` record from the flags; the recorded one when no flag is given (a resume).
+
+    Raises
+    ------
+    InputError
+        ``--deployed-at`` that is not an ISO 8601 time.
+    """
+    name, commit, deployed = (getattr(args, "release", None), getattr(args, "commit", None),
+                              getattr(args, "deployed_at", None))
+    if name is None and commit is None and deployed is None:
+        return (recorded or {}).get("release")
+    if deployed is not None:
+        try:
+            deployed = format_time(parse_time(deployed))
+        except ValueError:
+            raise InputError(f"--deployed-at {deployed!r} is not an ISO 8601 time, e.g. 2026-11-20T09:30:00Z") from None
+    return {"name": name, "commit": commit, "deployed_at": deployed}
 
 
 def resolve_window(args: argparse.Namespace, recorded: dict[str, Any] | None, now: datetime) -> Window:
@@ -143,7 +181,7 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
                                     interval_seconds=interval_seconds, queries_file=args.queries)
         return RunOptions(out_dir=out_dir, window=window, catalogue=catalogue, connection=connection,
                           baseline=load_baseline(args.baseline), service=args.service, selector=args.selector,
-                          jobs=args.jobs)
+                          jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded))
     label = check_label_name(args.service_label or DEFAULT_SERVICE_LABEL)
     catalogue = build_catalogue(selector=args.selector, interval_seconds=interval_seconds,
                                 queries_file=args.queries, label=label)
@@ -153,7 +191,7 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
     return RunOptions(out_dir=out_dir, window=window, catalogue=catalogue, connection=connection,
                       services=None if args.all_services else parse_service_list(args.services),
                       baseline_path=baseline_path, shard=parse_shard(args.shard) if args.shard else None,
-                      jobs=args.jobs)
+                      jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded))
 
 
 def _named(services: list[str]) -> str:
@@ -180,7 +218,11 @@ def run_monitor_command(args: argparse.Namespace) -> int:
     inconclusive), 130 when interrupted.
     """
     options = resolve_run_options(args, datetime.now(timezone.utc))
-    outcome = monitor(options)
+    on_close = reports_as_days_close(options.out_dir, week_so_far=options.catch_up) if args.report and not options.fleet else None
+    outcome = monitor(options, on_close=on_close)
+    if outcome.nothing_passed:
+        print(f"{options.out_dir}: nothing has passed yet: the window starts at {format_time(options.window.start)}")
+        return 0
     if outcome.exit_code != 0:
         return outcome.exit_code
     verdict = "inconclusive"  # a fleet run that wrote no summary judged nothing
@@ -191,6 +233,9 @@ def run_monitor_command(args: argparse.Namespace) -> int:
         print(f"{options.out_dir}: {options.window.snapshot_count} snapshots, "
               f"weekly summary in {options.out_dir / store.WEEKLY_JSON}")
         print(f"verdict: {verdict.upper()}")
-    if args.report:
+    if not outcome.window_complete:
+        print(f"window not over: {len(outcome.days_closed)} of {options.window.day_count} days closed; "
+              "the verdict cannot be PASS before the window ends")
+    if args.report and options.fleet and outcome.window_complete:
         render_folder(options.out_dir)
     return gate_exit(verdict, args.gate)

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from stabmon import store
 from stabmon.collect.check import WITHHOLD_CODES, Finding, check_target, withheld_metrics
@@ -45,6 +45,7 @@ from stabmon.core.model import Baseline, Snapshot, Window, format_time, parse_ti
 from stabmon.core.settings import DEFAULT_SETTINGS
 from stabmon.store.fleet import load_fleet_baselines, read_fleet_run, write_fleet_run, write_fleet_summary
 from stabmon.store.lock import run_lock
+from stabmon.store.rebuild import rebuild_summaries
 from stabmon.store.work import TargetWork, default_jobs, run_target_work
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ class RunOptions:
     progress: bool | None = None
     jobs: int | None = None
     max_regex_chars: int = MAX_REGEX_CHARS
+    catch_up: bool = False
+    release: dict[str, str | None] | None = None
 
     @property
     def fleet(self) -> bool:
@@ -162,6 +165,8 @@ class RunOutcome:
     days_closed: list[int] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     interrupted: bool = False
+    window_complete: bool = True
+    nothing_passed: bool = False
 
 
 @dataclass
@@ -191,6 +196,7 @@ def run_info(options: RunOptions, target: Target | None = None) -> dict[str, Any
         "prometheus_url": public_url(options.connection.url),
         "baseline": baseline.to_dict() if baseline is not None else None,
         "queries": catalogue.snapshot_expressions(),
+        "release": options.release,
     }
 
 
@@ -207,6 +213,7 @@ def fleet_run_info(options: RunOptions, services: list[str]) -> dict[str, Any]:
         "prometheus_url": public_url(options.connection.url),
         "baseline": str(options.baseline_path) if options.baseline_path else None,
         "queries": options.catalogue.templates,
+        "release": options.release,
     }
 
 
@@ -280,6 +287,9 @@ class Run:
         self.outcome = RunOutcome(exit_code=0, services=list(self.names))
         self.entries: dict[str, dict[str, Any]] = {}
         self._detectors: dict[str, AnomalyDetector] = {}
+        #: Called with ``(days_closed_now, window_over)`` after each step that closed days
+        #: (``monitor --report`` renders the days' notebooks then).
+        self.on_close: Callable[[list[int], bool], None] | None = None
 
     # -- pieces --------------------------------------------------------------
 
@@ -444,6 +454,8 @@ class Run:
             shards = {"count": count, "merged": [index], "missing": [i for i in range(1, count + 1) if i != index]}
         summary = build_fleet_summary(entries, self.window, service_label=self.options.catalogue.label or "",
                                       shards=shards)
+        if self.options.release:
+            summary["release"] = self.options.release
         write_fleet_summary(self.options.out_dir, summary)
         self.outcome.summary = summary
         return summary
@@ -493,6 +505,7 @@ class Run:
                 self._step(due, ended, on_disk, initial=initial, final=final, now=now)
                 if final and self.options.fleet:
                     self.write_summary()
+                self._notify_closed(ended, final)
                 initial = False
                 slept = False
         except KeyboardInterrupt:
@@ -504,6 +517,80 @@ class Run:
         finally:
             self.outcome.requests = self.client.request_count
         return self.outcome
+
+
+    # -- catch-up: a scheduler's run ---------------------------------------------
+
+    def catch_up(self) -> RunOutcome:
+        """Collect every snapshot whose time has passed, write what is closed, and return without waiting.
+
+        The closed days get their summaries (their merged-histogram figures
+        are queried once, when first seen closed); the current day is written
+        as ``partial`` and the weekly summary is the week so far
+        (``window_complete: false``, never ``pass``). Once the window has
+        ended, the run is exactly the end of a live run, so repeated catch-up
+        runs leave the folder one run would (docs/contract.md §1).
+
+        Raises
+        ------
+        PrometheusError, KeyboardInterrupt
+            As :meth:`run`.
+        """
+        window = self.window
+        now = self.clock.now()
+        on_disk = {n: store.existing_snapshot_indexes(self.targets[n].folder, window) for n in self.names}
+        self.outcome.resumed = sum(len(v) for v in on_disk.values())
+        due = [k for k in range(window.snapshot_count)
+               if self._due(k) <= now and any(k not in on_disk[n] for n in self.names)]
+        closed = [d for d in range(1, window.day_count + 1) if self._day_due(d) <= now]
+        final = len(closed) == window.day_count
+        try:
+            self.collect_baseline_windows()
+            self._step(due, self._days_without_figures(closed), on_disk, initial=True, final=final, now=now)
+            if final and self.options.fleet:
+                self.write_summary()
+            elif not final:
+                self.write_week_so_far(len(closed))
+        except KeyboardInterrupt:
+            self.outcome.interrupted = True
+            self.outcome.exit_code = 130
+            log.warning("interrupted: writing the partial days' summaries")
+            if final:
+                self.write_partial()
+            else:
+                self.write_week_so_far(len(closed))
+            raise
+        finally:
+            self.outcome.requests = self.client.request_count
+        self.outcome.window_complete = final
+        self.outcome.days_closed = list(closed)
+        log.info("catch-up: %d snapshots collected, %d of %d days closed%s", len(due), len(closed),
+                 window.day_count, "" if final else "; the current day is partial")
+        self._notify_closed(closed, final)
+        return self.outcome
+
+    def _days_without_figures(self, closed: list[int]) -> list[int]:
+        """The closed days some target has no merged-histogram figures for yet (queried in this step)."""
+        recorded = [store.read_day_latency(self.targets[n].folder) for n in self.names]
+        return [d for d in closed if any(d not in figures for figures in recorded)]
+
+    def write_week_so_far(self, days_closed: int) -> None:
+        """Write each target's closed days, its current day (partial) and the weekly summary of the week so far."""
+        days = list(range(1, min(days_closed + 1, self.window.day_count) + 1))
+        for name in self.names:
+            target = self.targets[name]
+            if not store.existing_snapshot_indexes(target.folder, self.window):
+                continue
+            result = rebuild_summaries(target.folder, window=self.window, baseline=target.baseline,
+                                       settings=self.options.settings, days=days, weekly=True, service=name,
+                                       days_closed=days_closed)
+            self.entries[name] = fleet_entry(name, target.folder.name, result.weekly)
+        if self.options.fleet:
+            self.write_summary()
+
+    def _notify_closed(self, days: list[int], final: bool) -> None:
+        if self.on_close is not None and (days or final or self.options.catch_up):
+            self.on_close(list(days), final)
 
 
 # --------------------------------------------------------------------------- a whole run
@@ -583,18 +670,31 @@ def preflight(options: RunOptions, targets: list[Target], now: datetime) -> dict
     return records
 
 
-def monitor(options: RunOptions, *, clock: Clock | None = None,
-            client: PrometheusClient | None = None) -> RunOutcome:
+def nothing_passed(options: RunOptions, clock: Clock) -> bool:
+    """Whether a catch-up run has nothing to do yet: the window's first snapshot is still to come."""
+    first_due = options.window.time_of(0) + timedelta(seconds=default_settle(options.window.interval_minutes * 60.0)
+                                                      if options.settle_seconds is None else options.settle_seconds)
+    return options.catch_up and clock.now() < first_due
+
+
+def monitor(options: RunOptions, *, clock: Clock | None = None, client: PrometheusClient | None = None,
+            on_close: Callable[[list[int], bool], None] | None = None) -> RunOutcome:
     """Run ``stabmon monitor`` with resolved options: lock, run files, the loop.
 
     Returns the outcome; its ``exit_code`` is 130 when the run was
-    interrupted (SIGINT or SIGTERM) after writing the partial days.
+    interrupted (SIGINT or SIGTERM) after writing the partial days. With
+    ``options.catch_up`` the run collects what has passed and returns
+    (:meth:`Run.catch_up`); a window still wholly in the future touches
+    nothing and returns ``nothing_passed``. ``on_close`` is called as days
+    close (see :attr:`Run.on_close`).
 
     Raises
     ------
     StabmonError
         Expected failures (the command line prints one line and exits 1).
     """
+    if nothing_passed(options, clock or SystemClock()):
+        return RunOutcome(exit_code=0, nothing_passed=True, window_complete=False)
     own_client = client is None
     client = client or PrometheusClient(options.connection, timeout=options.timeout, retries=options.retries,
                                         backoff=options.backoff)
@@ -611,12 +711,13 @@ def monitor(options: RunOptions, *, clock: Clock | None = None,
                 store.remove_stale_temp_files(target.folder)
                 store.write_run_info(target.folder, {**run_info(options, target), "preflight": checked[target.name]})
             runner = Run(options, targets, clock=clock, client=client)
+            runner.on_close = on_close
             # "No errors" that cannot be told from "wrong label" is recorded missing, never 0 / 100 %.
             runner.collector.withheld = {
                 name: withheld_metrics(Finding.from_dict(f) for f in record["findings"])
                 for name, record in checked.items()}
             try:
-                outcome = runner.run()
+                outcome = runner.catch_up() if options.catch_up else runner.run()
             except KeyboardInterrupt:
                 return runner.outcome
     finally:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from stabmon.core.markdown import reason_lines, verdict_of
 from stabmon.core.model import Window, format_time
+from stabmon.core.release_compare import release_label
 from stabmon.core.text import md_code, md_escape
 
 #: The label that names a service when none is given (``--service-label``).
@@ -134,6 +135,8 @@ def fleet_summary_markdown(summary: dict[str, Any]) -> str:
         f"(label `{summary['service_label']}`); generated {summary['generated_at']}.",
         "",
     ]
+    if summary.get("release"):
+        lines[3:3] = [md_escape(release_label(summary["release"])) + ".", ""]
     rollback = summary["rollback_recommended"]
     if rollback:
         lines.append(f"**Roll back ({len(rollback)}):** " + ", ".join(md_code(s) for s in rollback))

@@ -179,6 +179,23 @@ def decide_verdict(has_rollback_evidence: bool, reasons: Sequence[dict[str, Any]
     return "inconclusive" if reasons else "pass"
 
 
+def window_progress(days_closed: int | None, day_count: int) -> dict[str, Any]:
+    """``window_complete`` and ``days_closed`` of a summary (docs/contract.md §4.6).
+
+    ``days_closed`` is ``None`` for a summary of the whole window (every day
+    closed); a catch-up run of an unfinished window gives the days that have
+    closed so far.
+    """
+    closed = day_count if days_closed is None else min(int(days_closed), day_count)
+    return {"window_complete": closed >= day_count, "days_closed": closed}
+
+
+def unfinished_window_reason(days_closed: int, day_count: int) -> dict[str, Any]:
+    """The inconclusive reason of a window that has not ended: a pass cannot be given early."""
+    return {"metric": "window", "source": "window",
+            "reason": f"the window is not over: {days_closed} of {day_count} days closed"}
+
+
 def score_basis(daily: Sequence[dict[str, Any]], with_data: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What the score was computed from: ``partial`` when a day is missing or not complete."""
     complete = sum(1 for d in daily if d["_metadata"].get("data_completeness") == "complete")
@@ -202,6 +219,7 @@ def weekly_summary(
     burndown: dict[str, Any] | None = None,
     comparison: Sequence[dict[str, Any]] | None = None,
     preflight: Sequence[dict[str, Any]] | None = None,
+    days_closed: int | None = None,
 ) -> dict[str, Any]:
     """The weekly summary: score, grade, trends, verdict, recommendations.
 
@@ -219,6 +237,12 @@ def weekly_summary(
         The findings of the preflight check (``run.json`` key ``preflight``):
         dicts with ``metric``, ``severity``, ``code`` and ``message``. An
         ``error`` on a key metric makes the verdict ``inconclusive``.
+    days_closed
+        For the summary of a window that has not ended (a catch-up run): the
+        days closed so far. ``window_complete`` is then false and the verdict
+        is never ``pass`` (``inconclusive`` with a ``window`` reason), while a
+        ``rollback`` whose criteria already fired stands. ``None``: the
+        window is over.
     """
     daily = sorted(daily, key=lambda d: d["day_number"])
     with_data = days_with_data(daily)
@@ -228,9 +252,13 @@ def weekly_summary(
     evidence = rollback_evidence(daily, avg_availability, avg_drift, settings)
     counts, expected = window_value_counts(daily)
     reasons = coverage_reasons(counts, expected, settings) + preflight_reasons(preflight, settings)
+    progress = window_progress(days_closed, window.day_count)
+    if not progress["window_complete"]:
+        reasons.append(unfinished_window_reason(progress["days_closed"], window.day_count))
     verdict = decide_verdict(bool(evidence), reasons)
     summary: dict[str, Any] = {
         **_window_fields(window, daily, baseline, service),
+        **progress,
         **_week_figures(with_data, avg_availability, avg_drift, settings),
         "score_basis": score_basis(daily, with_data),
         **_day_counts(daily, with_data),

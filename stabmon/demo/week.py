@@ -25,6 +25,7 @@ def run_demo_week(
     duration_hours: float = 168.0,
     interval_minutes: float = 30.0,
     start: datetime | None = None,
+    release: dict[str, str | None] | None = None,
 ) -> RebuildResult:
     """Generate a synthetic week and write the full run layout into ``out_dir``.
 
@@ -34,7 +35,8 @@ def run_demo_week(
     exactly one run. ``duration_hours`` and ``interval_minutes`` set the
     window (a week at 30 minutes by default; a 15-minute test run at 1 minute
     works too: the planted incidents are kept only when the window holds them);
-    ``start`` defaults to the generator's fixed Monday midnight.
+    ``start`` defaults to the generator's fixed Monday midnight; ``release``
+    is the ``run.json`` release record (``name``, ``commit``, ``deployed_at``).
 
     Returns
     -------
@@ -68,6 +70,7 @@ def run_demo_week(
         "selector": None,
         "source": f"synthetic:{scenario}:seed={seed}",
         "baseline": week.baseline.to_dict(),
+        "release": release,
     })
     for snapshot in week.snapshots:
         store.write_snapshot(out_dir, week.window, snapshot, fsync=fsync)

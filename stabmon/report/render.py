@@ -152,8 +152,14 @@ def run_thresholds(run_dir: Path) -> dict[str, float]:
     return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
 
 
-def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path | None = None) -> list[NotebookJob]:
-    """The notebooks to render for a run folder (pure but for reading the folder's listing)."""
+def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path | None = None, *,
+              days: Iterable[int] | None = None, previous_runs: Sequence[str] | None = None) -> list[NotebookJob]:
+    """The notebooks to render for a run folder (pure but for reading the folder's listing).
+
+    ``days`` keeps the daily notebooks of those days only (all days with
+    snapshots by default); ``previous_runs`` (earlier runs' folders) goes to
+    the weekly and retrospective notebooks' ``previous_runs`` parameter.
+    """
     notebooks_dir = notebooks_dir or paths.NOTEBOOKS_DIR
     wanted = list(kinds)
     unknown = [k for k in wanted if k not in KINDS]
@@ -161,20 +167,21 @@ def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path |
         raise InputError(f"unknown report kind(s): {', '.join(unknown)} (known: {', '.join(KINDS)})")
     common: dict[str, Any] = {"run_dir": str(run_dir)}
     common.update(run_thresholds(run_dir))
+    week = {**common, "previous_runs": [str(p) for p in previous_runs]} if previous_runs else common
     jobs: list[NotebookJob] = []
     if "daily" in wanted:
-        for day in report_days(run_dir):
+        for day in [d for d in report_days(run_dir) if days is None or d in set(days)]:
             jobs.append(NotebookJob(
                 name=f"day_{day:02d}_analysis", kind="daily", template=notebooks_dir / NOTEBOOK_FILES["daily"],
                 parameters={**common, "day_number": day}, title=f"Day {day} stability analysis",
             ))
     if "weekly" in wanted:
         jobs.append(NotebookJob(name="weekly_summary", kind="weekly", template=notebooks_dir / NOTEBOOK_FILES["weekly"],
-                                parameters=dict(common), title="Stability summary"))
+                                parameters=dict(week), title="Stability summary"))
     if "retrospective" in wanted:
         jobs.append(NotebookJob(name="retrospective", kind="retrospective",
                                 template=notebooks_dir / NOTEBOOK_FILES["retrospective"],
-                                parameters=dict(common), title="Post-release retrospective", markdown=True))
+                                parameters=dict(week), title="Post-release retrospective", markdown=True))
     return jobs
 
 
@@ -372,6 +379,8 @@ def render_reports(
     timeout: float = 600,
     notebooks: Sequence[str] | None = None,
     progress: bool = True,
+    days: Iterable[int] | None = None,
+    previous_runs: Sequence[str] | None = None,
 ) -> ReportResult:
     """Render every report of a run folder into ``out_dir/reports``.
 
@@ -387,6 +396,8 @@ def render_reports(
         Kinds to render (``daily``, ``weekly``, ``retrospective``); all by default.
     progress
         Show a progress bar on stderr.
+    days, previous_runs
+        As :func:`plan_jobs`: only these days' daily notebooks; earlier runs to compare with.
 
     Returns
     -------
@@ -411,7 +422,7 @@ def render_reports(
                           "(expected day_NN_raw/snapshot_*.json; run 'stabmon monitor' or 'stabmon demo' first)")
     if jobs < 1:
         raise InputError(f"jobs must be at least 1, got {jobs}")
-    planned = plan_jobs(run_dir, notebooks or KINDS)
+    planned = plan_jobs(run_dir, notebooks or KINDS, days=days, previous_runs=previous_runs)
     if not planned:
         raise ReportError(f"nothing to render in {run_dir}")
     reports_dir = run_dir / store.REPORTS_DIR

@@ -87,6 +87,7 @@ def rebuild_summaries(
     service: str | None = None,
     snapshots: Sequence[Snapshot] | None = None,
     baseline_snapshots: Sequence[Snapshot] | None = None,
+    days_closed: int | None = None,
 ) -> RebuildResult:
     """Read a run folder's raw snapshots and (re)write its summaries.
 
@@ -113,6 +114,10 @@ def rebuild_summaries(
         has just written them all and holds them in memory: they are not read
         back from disk. Omitted, the folder is read (the usual case: resumed
         runs, ``stabmon analyze``).
+    days_closed
+        The window has not ended (a catch-up run): the days closed so far. The
+        weekly summary is then the week so far (the closed days and the
+        current one, ``window_complete: false``); ``None``: the whole window.
 
     Raises
     ------
@@ -183,9 +188,11 @@ def rebuild_summaries(
         store.write_json_atomic(path, daily, schema="daily")
         result.files.append(path)
     if weekly:
+        so_far = all_daily if days_closed is None else all_daily[:days_closed + 1]
         summary = weekly_summary(
-            all_daily, window, baseline, settings, generated_at=generated_at, service=service,
+            so_far, window, baseline, settings, generated_at=generated_at, service=service,
             anomalies=events, burndown=burndown, comparison=comparison, preflight=preflight_findings(info),
+            days_closed=days_closed,
         )
         if summary.get("anomaly_summary") is not None:
             summary["anomaly_summary"]["unchecked"] = detection.unchecked

@@ -27,6 +27,7 @@ SCHEMA_FILES = {
     "anomaly": "anomaly.schema.json",
     "burndown": "slo_burndown.schema.json",
     "fleet": "fleet_summary.schema.json",
+    "release_comparison": "release_comparison.schema.json",
 }
 
 
