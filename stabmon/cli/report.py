@@ -10,6 +10,7 @@ from stabmon.cli.args import positive
 from stabmon.core.errors import InputError
 from stabmon.report.render import KINDS, render_fleet_reports, render_reports
 from stabmon.store.fleet import is_fleet_folder
+from stabmon.store.release_history import check_comparable
 
 DEFAULT_JOBS = 2
 DEFAULT_CELL_TIMEOUT_SECONDS = 600.0
@@ -29,10 +30,14 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--all", action="store_true",
                         help="on a fleet folder: every service's notebooks, not only the flagged services'")
+    parser.add_argument("--previous", metavar="RUN", action="append", default=None,
+                        help="an earlier release's run folder: the weekly notebook and the retrospective compare "
+                        "this week with it, day by day (repeatable)")
 
 
 def render_folder(folder: Path, *, jobs: int = DEFAULT_JOBS, timeout: float = DEFAULT_CELL_TIMEOUT_SECONDS,
-                  only: list[str] | None = None, all_services: bool = False, progress: bool = True) -> None:
+                  only: list[str] | None = None, all_services: bool = False, progress: bool = True,
+                  previous_runs: list[str] | None = None) -> None:
     """Render a run folder or a fleet folder and print where the reports are."""
     if is_fleet_folder(folder):
         rendered = render_fleet_reports(folder, all_services=all_services, jobs=jobs, timeout=timeout,
@@ -44,7 +49,8 @@ def render_folder(folder: Path, *, jobs: int = DEFAULT_JOBS, timeout: float = DE
         if not rendered["services"]:
             print("  no service flagged: no per-service notebooks rendered (--all renders them all)")
         return
-    result = render_reports(folder, jobs=jobs, timeout=timeout, notebooks=only, progress=progress)
+    result = render_reports(folder, jobs=jobs, timeout=timeout, notebooks=only, progress=progress,
+                            previous_runs=previous_runs)
     print(f"rendered {len(result.notebooks)} notebooks into {result.reports_dir} in {result.seconds:.1f} s")
     print(f"main report: {result.index}")
 
@@ -54,6 +60,11 @@ def run_report_command(args: argparse.Namespace) -> int:
     folder = Path(args.input)
     if not folder.is_dir():
         raise InputError(f"--input {folder}: no such folder")
+    previous = [str(Path(p).resolve()) for p in args.previous or []]
+    for path in previous:
+        check_comparable(folder, Path(path))
+    if previous and is_fleet_folder(folder):
+        raise InputError("--previous works on a run folder; for a fleet, run 'stabmon compare' on the fleet folder")
     render_folder(folder, jobs=args.jobs, timeout=args.timeout, only=args.only, all_services=args.all,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, previous_runs=previous or None)
     return 0

@@ -1108,3 +1108,48 @@ def plot_score_ranking(
               fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
     _title(ax, title or "Stability score per service, worst first")
     return figure
+
+
+# ---------------------------------------------------------------------------
+# this release against earlier ones (issue 14)
+
+#: ``worse`` / ``better`` markers of :func:`plot_release_band`.
+RELEASE_STATUS_COLORS: dict[str, str] = {"worse": BREACH_COLOR, "better": "#27AE60", "same": "#0072B2",
+                                         "nodata": "#BBBBBB"}
+
+
+def plot_release_band(frame: pd.DataFrame, metric: str, ax: Axes | None = None, *,
+                      title: str | None = None) -> Figure:
+    """This week's day medians of ``metric`` over the band of the earlier weeks' day medians, day by day.
+
+    Parameters
+    ----------
+    frame
+        One row per day: ``day_number``, ``current`` (this week's median),
+        ``low``/``high`` (the lowest and highest earlier week's median),
+        ``previous`` (the earlier weeks pooled) and ``status``
+        (``better|worse|same|nodata``); missing values are ``NaN``.
+    """
+    label = METRIC_LABELS.get(metric, metric)
+    if frame.empty or frame["current"].isna().all():
+        return not_available(ax, f"No {label} to compare", title=title or f"{label}: this release vs earlier")
+    figure, ax = _figure_and_axes(ax, (5.5, 2.8))
+    days = frame["day_number"].to_numpy()
+    ax.fill_between(days, frame["low"].to_numpy(dtype=float), frame["high"].to_numpy(dtype=float),
+                    color="#999999", alpha=0.3, linewidth=0, label="earlier releases (range)", zorder=1)
+    ax.plot(days, frame["previous"].to_numpy(dtype=float), color="#777777", linestyle="--", linewidth=1,
+            label="earlier releases (pooled median)", zorder=2)
+    ax.plot(days, frame["current"].to_numpy(dtype=float), color=SCORE_COLOR, linewidth=1.8,
+            label="this release", zorder=3)
+    for status in ("worse", "better"):
+        chosen = frame[frame["status"] == status]
+        if not chosen.empty:
+            ax.scatter(chosen["day_number"], chosen["current"], color=RELEASE_STATUS_COLORS[status], s=40,
+                       zorder=4, label=status)
+    ax.set_xticks(days)
+    ax.set_xlabel("day after the release")
+    ax.set_ylabel(safe_text(label))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    _title(ax, title or f"{label}: this release vs earlier")
+    return figure

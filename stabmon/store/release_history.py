@@ -70,9 +70,15 @@ def check_comparable(current: Path, previous: Path) -> None:
         raise InputError(f"--previous {previous} was sampled every {other:g} min, this run every {interval:g} min")
 
 
-def compare_run(folder: Path, previous: Sequence[Path], *, include_rollbacks: bool = False,
-                generated_at: datetime | None = None) -> dict[str, Any]:
-    """Compare one run folder with earlier ones and write its ``release_comparison.json`` and ``.md``."""
+def build_comparison(folder: Path, previous: Sequence[Path], *, include_rollbacks: bool = False,
+                     generated_at: datetime | None = None) -> tuple[dict[str, Any], RunWeek, list[RunWeek]]:
+    """The comparison document of one run folder with earlier ones (nothing written), and the weeks read.
+
+    Raises
+    ------
+    InputError
+        An earlier folder that is not a run of the same target and interval.
+    """
     folder = Path(folder)
     current = read_run_week(folder)
     for earlier in previous:
@@ -82,6 +88,15 @@ def compare_run(folder: Path, previous: Sequence[Path], *, include_rollbacks: bo
     document = release_comparison(current, weeks, include_rollbacks=include_rollbacks,
                                   service=info.get("service"),
                                   generated_at=format_time(generated_at or datetime.now(timezone.utc)))
+    return document, current, weeks
+
+
+def compare_run(folder: Path, previous: Sequence[Path], *, include_rollbacks: bool = False,
+                generated_at: datetime | None = None) -> dict[str, Any]:
+    """Compare one run folder with earlier ones and write its ``release_comparison.json`` and ``.md``."""
+    folder = Path(folder)
+    document, _, _ = build_comparison(folder, previous, include_rollbacks=include_rollbacks,
+                                      generated_at=generated_at)
     write_json_atomic(folder / COMPARISON_JSON, document, schema="release_comparison")
     write_text_atomic(folder / COMPARISON_MD, comparison_markdown(document))
     return document
