@@ -27,13 +27,20 @@ log = logging.getLogger(__name__)
 RENDERED_FILE = "rendered.json"
 
 
+def _without_stamps(value: Any) -> Any:
+    """``value`` without any ``generated_at`` (a rebuild alone changes nothing a report shows)."""
+    if isinstance(value, dict):
+        return {k: _without_stamps(v) for k, v in value.items() if k != "generated_at"}
+    if isinstance(value, list):
+        return [_without_stamps(v) for v in value]
+    return value
+
+
 def _summary_hash(path: Path, release: Any, extra: Any = None) -> str | None:
-    """sha256 of a summary without its ``generated_at`` (a rebuild alone changes nothing), plus ``release``."""
+    """sha256 of a summary without its ``generated_at`` stamps, plus the release record and ``extra``."""
     if not path.exists():
         return None
-    document = store.read_json(path) or {}
-    metadata = {k: v for k, v in (document.get("_metadata") or {}).items() if k != "generated_at"}
-    canonical = json.dumps({"summary": {**document, "_metadata": metadata}, "release": release, "extra": extra},
+    canonical = json.dumps({"summary": _without_stamps(store.read_json(path)), "release": release, "extra": extra},
                            sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

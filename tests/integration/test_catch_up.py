@@ -9,14 +9,19 @@ week so far, and returns. Against the real Prometheus.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stabmon import store
 from stabmon.cli.main import main
 from stabmon.collect.run import monitor
+from stabmon.report.due import RENDERED_FILE, reports_as_days_close
 from stabmon.store.lock import run_lock
 
 from support.runs import options
@@ -24,6 +29,8 @@ from support.servers import SimulatedClock
 from collect_helpers import week_window
 
 pytestmark = pytest.mark.server
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Day 3 of the incident week: its 13:00-17:00 5xx incident falls on day 1 of this window.
 START = datetime(2026, 1, 7, tzinfo=timezone.utc)
@@ -134,3 +141,71 @@ def test_overlapping_catch_up_runs_are_refused_by_the_lock(prometheus_week, inci
     assert code == 1
     assert err[-1].startswith(f"stabmon: error: output folder {out} is in use by another stabmon run (pid ")
     assert not (out / store.RUN_FILE).exists()
+
+
+def test_daily_reports_appear_as_days_close(prometheus_week, incident_week, tmp_path):
+    """A simulated-clock live run with --report: day 1's notebook when day 1 closes, the week at the end."""
+    out = tmp_path / "live"
+    window = week_window(incident_week, start=START, duration_hours=26.0, interval_minutes=60.0)
+    reports = out / store.REPORTS_DIR
+    seen: list[tuple[datetime, set[str]]] = []
+
+    def look(clock: SimulatedClock, seconds: float) -> None:
+        seen.append((clock.now(), {p.name for p in reports.glob("*.html")} if reports.is_dir() else set()))
+
+    clock = SimulatedClock(window.start - timedelta(seconds=5), on_sleep=look)
+    outcome = monitor(options(prometheus_week.url, out, window, baseline=incident_week.baseline,
+                              release={"name": "v1.5", "commit": None, "deployed_at": None}),
+                      clock=clock, on_close=reports_as_days_close(out, jobs=2))
+    assert outcome.exit_code == 0 and outcome.days_closed == [1, 2]
+    day1_closed = window.day_bounds(1)[1]
+    before = [names for at, names in seen if at < day1_closed]
+    after = [names for at, names in seen if at > day1_closed + timedelta(seconds=5)]
+    assert before and all(names == set() for names in before)
+    # Between day 1's close and the end: day 1's notebook only; the week waits for the window to end.
+    assert after and all(names == {"day_01_analysis.html"} for names in after)
+    assert {p.name for p in reports.glob("*.html")} == {
+        "day_01_analysis.html", "day_02_analysis.html", "weekly_summary.html", "retrospective.html"}
+    assert "Release v1.5" in (reports / "retrospective.md").read_text()
+    rendered = json.loads((reports / RENDERED_FILE).read_text())
+    assert sorted(rendered) == ["day_01", "day_02", "retrospective", "weekly"]
+
+    # A catch-up run after the end changes no input: nothing is rendered again.
+    stamps = {p.name: p.stat().st_mtime_ns for p in reports.glob("*.html")}
+    again = monitor(options(prometheus_week.url, out, window, baseline=incident_week.baseline,
+                            release={"name": "v1.5", "commit": None, "deployed_at": None}, catch_up=True),
+                    on_close=reports_as_days_close(out, week_so_far=True))
+    assert again.collected == 0 and again.window_complete
+    assert {p.name: p.stat().st_mtime_ns for p in reports.glob("*.html")} == stamps
+
+
+def test_the_cronjob_command_catches_up_a_past_window(prometheus_week, incident_week, tmp_path):
+    """deploy/kubernetes/cronjob.yaml's container command, run for real: paths, server and window are the test's.
+
+    The baseline and output paths move from the volume to ``tmp_path``, the
+    window becomes one past day (``--duration 24``) and ``--report`` is
+    dropped (rendering is tested above); the token comes from the Secret as
+    in the pod, and must reach no output file.
+    """
+    documents = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text())}
+    container = documents["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    args = list(container["args"])
+    baseline, out = tmp_path / "checkout.json", tmp_path / "runs" / "checkout-v1.4.2"
+    baseline.write_text(json.dumps(incident_week.baseline.to_dict()))
+    replaced = {"--baseline": str(baseline), "--output": str(out), "--start": "2026-01-07T00:00:00Z"}
+    for flag, value in replaced.items():
+        args[args.index(flag) + 1] = value
+    args.remove("--report")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("STABMON_")},
+           **documents["Secret"]["stringData"], "STABMON_PROMETHEUS_URL": prometheus_week.url}
+    command = [str(Path(sys.executable).parent / container["command"][0]), *args, "--duration", "24"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(store.iter_snapshot_files(out)) == 48
+    weekly = json.loads((out / store.WEEKLY_JSON).read_text())
+    assert (weekly["window_complete"], weekly["days_closed"], weekly["verdict"]) == (True, 1, "rollback")
+    assert json.loads((out / store.RUN_FILE).read_text())["release"] == {
+        "name": "v1.4.2", "commit": None, "deployed_at": None}
+    token = documents["Secret"]["stringData"]["STABMON_PROMETHEUS_TOKEN"]
+    assert not [p for p in out.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert token not in done.stdout + done.stderr

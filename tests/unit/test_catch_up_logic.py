@@ -1,0 +1,48 @@
+"""The week so far (issue 14): window_complete, days_closed, no early pass; which reports are due."""
+
+from __future__ import annotations
+
+from stabmon.core.daily import aggregate_days
+from stabmon.core.model import Window
+from stabmon.core.weekly import weekly_summary
+from stabmon.report.due import due_reports, week_kinds_due
+
+from factories import START, make_snapshot, week_of
+
+#: Two days every 6 hours: 4 snapshots a day.
+WINDOW = Window(start=START, duration_hours=48.0, interval_minutes=360.0)
+
+
+def test_a_healthy_window_passes_only_once_it_is_over():
+    daily = aggregate_days(week_of(WINDOW), WINDOW)
+    whole = weekly_summary(daily, WINDOW, None)
+    assert (whole["window_complete"], whole["days_closed"], whole["verdict"]) == (True, 2, "pass")
+    so_far = weekly_summary(daily[:2], WINDOW, None, days_closed=1)
+    assert (so_far["window_complete"], so_far["days_closed"]) == (False, 1)
+    assert so_far["verdict"] == "inconclusive" and not so_far["rollback_recommended"]
+    assert so_far["inconclusive_reasons"] == [
+        {"metric": "window", "source": "window", "reason": "the window is not over: 1 of 2 days closed"}]
+
+
+def test_a_rollback_may_come_before_the_window_ends():
+    # Day 1 at 90 % availability (10 % errors): the rollback criteria fire on the first day.
+    snapshots = [make_snapshot(t, availability=90.0, error_rate=10.0, errors=100.0) for t in WINDOW.times()[:4]]
+    so_far = weekly_summary(aggregate_days(snapshots, WINDOW)[:2], WINDOW, None, days_closed=1)
+    assert so_far["verdict"] == "rollback" and so_far["rollback_evidence"]
+    assert so_far["window_complete"] is False
+
+
+def test_reports_are_due_when_their_inputs_change():
+    current = {"day_01": "a", "day_02": "b", "week": "w2"}
+    # Nothing rendered yet, the window over: both days and both week reports.
+    due = due_reports([1, 2], week_kinds_due(True, False), current, {})
+    assert (due.days, due.kinds) == ([1, 2], ["weekly", "retrospective"])
+    # Day 1 unchanged, day 2 changed; the week rendered from these inputs already.
+    rendered = {"day_01": "a", "day_02": "old", "weekly": "w2", "retrospective": "w2"}
+    due = due_reports([1, 2], week_kinds_due(True, False), current, rendered)
+    assert (due.days, due.kinds) == ([2], [])
+    # A live run before the end renders no week report; a catch-up renders the weekly one (the week so far).
+    assert due_reports([1], week_kinds_due(False, False), current, {}).kinds == []
+    assert due_reports([1], week_kinds_due(False, True), current, {}).kinds == ["weekly"]
+    # A day without a summary yet is not due.
+    assert due_reports([3], ["weekly"], current, {}).days == []
