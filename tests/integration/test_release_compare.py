@@ -16,6 +16,7 @@ import json
 import shutil
 from datetime import datetime, timezone
 
+import nbformat
 import pytest
 
 from stabmon.cli.main import main
@@ -131,3 +132,24 @@ def test_bad_previous_runs_are_one_line(runs, capsys, which, message):
     assert err == f"stabmon: error: --previous {runs[which]} {message}\n"
     after = (runs["current"] / COMPARISON_JSON).read_text() if (runs["current"] / COMPARISON_JSON).exists() else None
     assert before == after
+
+
+def test_the_weekly_notebook_shows_the_comparison_with_previous_runs(runs, capsys):
+    assert main(["report", "--input", str(runs["current"]), "--only", "weekly", "--no-progress",
+                 "--previous", str(runs["earlier"])]) == 0
+    html = (runs["current"] / "reports" / "weekly_summary.html").read_text()
+    assert "This release against earlier ones" in html
+    assert "Release v1.5 (commit 5a5a5a5, deployed 2026-01-06T23:30:00Z)" in html
+    assert "Release v1.4 (commit 4b4b4b4, deployed 2025-12-30T23:30:00Z): PASS" in html
+    assert "5 day-metrics worse and" in html
+    # The section's last cell is the band chart.
+    executed = nbformat.read(runs["current"] / "reports" / "weekly_summary.ipynb", as_version=4)
+    assert executed.cells[-1].source == "release_views.release_band_figure(run, previous_runs)"
+    assert [list(o.get("data", {})) for o in executed.cells[-1].outputs] == [["image/png", "text/plain"]]
+    assert "stabmon: error" not in capsys.readouterr().err
+
+
+def test_report_refuses_a_previous_run_of_another_service(runs, capsys):
+    assert main(["report", "--input", str(runs["current"]), "--previous", str(runs["other_service"])]) == 1
+    assert capsys.readouterr().err == (f"stabmon: error: --previous {runs['other_service'].resolve()} is a run of "
+                                       "'payments', not 'checkout'\n")
