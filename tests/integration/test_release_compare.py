@@ -21,6 +21,7 @@ import pytest
 
 from stabmon.cli.main import main
 from stabmon.collect.run import monitor
+from stabmon.demo.fleet import build_demo_fleet
 from stabmon.demo.week import run_demo_week
 from stabmon.store.release_history import COMPARISON_JSON, COMPARISON_MD
 from stabmon.store.schemas import validate
@@ -153,3 +154,26 @@ def test_report_refuses_a_previous_run_of_another_service(runs, capsys):
     assert main(["report", "--input", str(runs["current"]), "--previous", str(runs["other_service"])]) == 1
     assert capsys.readouterr().err == (f"stabmon: error: --previous {runs['other_service'].resolve()} is a run of "
                                        "'payments', not 'checkout'\n")
+
+
+def test_a_fleet_is_compared_service_by_service(tmp_path, capsys):
+    current, earlier = tmp_path / "fleet-now", tmp_path / "fleet-before"
+    build_demo_fleet(current, services=3, seed=42)
+    build_demo_fleet(earlier, services=2, seed=7)
+    assert main(["compare", str(current), "--previous", str(earlier), "--include-rollbacks"]) == 0
+    summary = json.loads((current / COMPARISON_JSON).read_text())
+    validate(summary, "release_comparison")
+    assert [s["service"] for s in summary["services"]] == ["svc-01", "svc-02", "svc-03"]
+    assert summary["warnings"] == [f"svc-03: not in {earlier}"]
+    for name in ("svc-01", "svc-02"):
+        document = json.loads((current / name / COMPARISON_JSON).read_text())
+        assert document["service"] == name
+        assert [p["run"] for p in document["previous"]] == [str(earlier / name)]
+    # svc-03 has no earlier week: every day and metric is nodata.
+    alone = json.loads((current / "svc-03" / COMPARISON_JSON).read_text())
+    assert {row["status"] for day in alone["days"] for row in day["metrics"].values()} == {"nodata"}
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("svc-01: ")
+    assert not main(["compare", str(current), "--previous", str(earlier / "svc-01")]) == 0
+    assert capsys.readouterr().err == (f"stabmon: error: --previous {earlier / 'svc-01'} is not a fleet run folder "
+                                       f"(no fleet_run.json), as {current} is\n")

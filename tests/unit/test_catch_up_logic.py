@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from stabmon.cli.main import build_parser
+from stabmon.cli.monitor import release_info
 from stabmon.core.daily import aggregate_days
+from stabmon.core.errors import InputError
 from stabmon.core.model import Window
 from stabmon.core.weekly import weekly_summary
 from stabmon.report.due import due_reports, week_kinds_due
@@ -46,3 +51,17 @@ def test_reports_are_due_when_their_inputs_change():
     assert due_reports([1], week_kinds_due(False, True), current, {}).kinds == ["weekly"]
     # A day without a summary yet is not due.
     assert due_reports([3], ["weekly"], current, {}).days == []
+
+
+def test_release_flags_make_the_run_json_record():
+    parser = build_parser()
+    base = ["monitor", "--baseline", "b.json", "--catch-up"]
+    args = parser.parse_args(base + ["--release", "v1.4.2", "--deployed-at", "2026-11-20T10:30:00+01:00"])
+    assert args.catch_up
+    assert release_info(args) == {"name": "v1.4.2", "commit": None, "deployed_at": "2026-11-20T09:30:00Z"}
+    # No flag on a resumed run: the recorded release stands.
+    recorded = {"release": {"name": "v1.4.1", "commit": "abc", "deployed_at": None}}
+    assert release_info(parser.parse_args(base), recorded) == recorded["release"]
+    assert release_info(parser.parse_args(base)) is None
+    with pytest.raises(InputError, match=r"^--deployed-at 'tuesday' is not an ISO 8601 time"):
+        release_info(parser.parse_args(base + ["--deployed-at", "tuesday"]))
