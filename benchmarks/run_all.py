@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_analysis.py", "bench_anomaly.py", "bench_collect.py", "bench_report.py", "bench_fleet.py"]
+SCRIPTS = ["bench_analysis.py", "bench_anomaly.py", "bench_collect.py", "bench_report.py", "bench_fleet.py",
+           "bench_catch_up.py"]
 
 
 def main() -> int:
