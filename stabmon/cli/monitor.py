@@ -24,7 +24,7 @@ from stabmon.collect.run import RunOptions, monitor
 from stabmon.collect.targets import parse_service_list, parse_shard
 from stabmon.collect.window import make_window, parse_start
 from stabmon.core.baseline import load_baseline
-from stabmon.core.errors import BaselineError, InputError
+from stabmon.core.errors import BaselineError, InputError, ReportError
 from stabmon.core.fleet_summary import DEFAULT_SERVICE_LABEL
 from stabmon.core.model import Window, format_time, parse_time
 from stabmon.store.fleet import read_fleet_run
@@ -238,4 +238,9 @@ def run_monitor_command(args: argparse.Namespace) -> int:
               "the verdict cannot be PASS before the window ends")
     if args.report and options.fleet and outcome.window_complete:
         render_folder(options.out_dir)
+    if on_close is not None:
+        if on_close.failures:
+            raise ReportError("; ".join(on_close.failures))
+        print(f"reports: {options.out_dir / store.REPORTS_DIR}"
+              + ("" if on_close.rendered else " (nothing new to render)"))
     return gate_exit(verdict, args.gate)

@@ -16,9 +16,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from stabmon import store
+from stabmon.core.errors import ReportError
 from stabmon.report.render import render_reports
 
 log = logging.getLogger(__name__)
@@ -135,21 +136,40 @@ def render_due(run_dir: Path, closed_days: Sequence[int], window_over: bool, *, 
     return due
 
 
-def reports_as_days_close(run_dir: Path, *, week_so_far: bool = False, jobs: int = 2,
-                          timeout: float = 600.0) -> Callable[[list[int], bool], None]:
+class ReportsAsDaysClose:
     """The ``on_close`` hook of a run: render what is due each time days close (and once at the end).
 
     The hook is told the days closed in the step; it renders every closed
     day whose inputs changed, so a catch-up run that closed three days at
     once renders the three. ``week_so_far``: a catch-up run, which also
-    renders the weekly notebook of an unfinished window.
+    renders the weekly notebook of an unfinished window. A failing notebook
+    does not stop the run (collection goes on; the next close tries again):
+    its message is kept in ``failures`` for the command to report at the end.
     """
-    def on_close(days: list[int], window_over: bool) -> None:
-        info = store.read_run_info(run_dir) or {}
-        window = store.window_from_run_info(info) if info else None
-        day_count = window.day_count if window is not None else max(days, default=0)
-        closed = list(range(1, day_count + 1)) if window_over else sorted(
-            set(days) | {d for d in range(1, max(days, default=0) + 1)})
-        render_due(run_dir, closed, window_over, week_so_far=week_so_far, jobs=jobs, timeout=timeout)
 
-    return on_close
+    def __init__(self, run_dir: Path, *, week_so_far: bool = False, jobs: int = 2, timeout: float = 600.0) -> None:
+        self.run_dir = Path(run_dir)
+        self.week_so_far = week_so_far
+        self.jobs = jobs
+        self.timeout = timeout
+        self.failures: list[str] = []
+        self.rendered = False
+
+    def __call__(self, days: list[int], window_over: bool) -> None:
+        info = store.read_run_info(self.run_dir) or {}
+        day_count = store.window_from_run_info(info).day_count if info else max(days, default=0)
+        last = day_count if window_over else max(days, default=0)
+        try:
+            due = render_due(self.run_dir, list(range(1, last + 1)), window_over, week_so_far=self.week_so_far,
+                             jobs=self.jobs, timeout=self.timeout)
+        except ReportError as exc:
+            log.error("reports not rendered: %s", exc)
+            self.failures.append(str(exc))
+            return
+        self.rendered = self.rendered or not due.empty
+
+
+def reports_as_days_close(run_dir: Path, *, week_so_far: bool = False, jobs: int = 2,
+                          timeout: float = 600.0) -> ReportsAsDaysClose:
+    """The ``on_close`` hook of ``monitor --report`` for the run folder (see :class:`ReportsAsDaysClose`)."""
+    return ReportsAsDaysClose(run_dir, week_so_far=week_so_far, jobs=jobs, timeout=timeout)

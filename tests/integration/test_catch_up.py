@@ -47,17 +47,24 @@ def catch_up_at(url: str, out: Path, week, hour: float):
     return monitor(options(url, out, catch_up_window(week), baseline=week.baseline, catch_up=True), clock=clock)
 
 
+def without_stamps(value):
+    """``value`` without the ``generated_at`` and ``checked_at`` stamps (at any depth)."""
+    if isinstance(value, dict):
+        return {k: without_stamps(v) for k, v in value.items() if k not in ("generated_at", "checked_at")}
+    if isinstance(value, list):
+        return [without_stamps(v) for v in value]
+    return value
+
+
 def folder_contents(folder: Path) -> dict[str, object]:
     """Every file of a run folder, parsed, without what only says when it was written."""
     contents: dict[str, object] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         name = str(path.relative_to(folder))
         if path.suffix == ".json":
-            document = json.loads(path.read_text())
-            if isinstance(document, dict):
-                (document.get("_metadata") or {}).pop("generated_at", None)
-                (document.get("preflight") or {}).pop("checked_at", None)
-            contents[name] = document
+            contents[name] = without_stamps(json.loads(path.read_text()))
+        elif name == store.WEEKLY_MD:
+            contents[name] = [line for line in path.read_text().splitlines() if "Generated" not in line]
         else:
             contents[name] = path.read_text()
     return contents
@@ -182,10 +189,9 @@ def test_daily_reports_appear_as_days_close(prometheus_week, incident_week, tmp_
 def test_the_cronjob_command_catches_up_a_past_window(prometheus_week, incident_week, tmp_path):
     """deploy/kubernetes/cronjob.yaml's container command, run for real: paths, server and window are the test's.
 
-    The baseline and output paths move from the volume to ``tmp_path``, the
-    window becomes one past day (``--duration 24``) and ``--report`` is
-    dropped (rendering is tested above); the token comes from the Secret as
-    in the pod, and must reach no output file.
+    The baseline and output paths move from the volume to ``tmp_path`` and
+    the window becomes one past day (``--duration 24``); the token comes from
+    the Secret as in the pod, and must reach no output file or report.
     """
     documents = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text())}
     container = documents["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
@@ -195,17 +201,19 @@ def test_the_cronjob_command_catches_up_a_past_window(prometheus_week, incident_
     replaced = {"--baseline": str(baseline), "--output": str(out), "--start": "2026-01-07T00:00:00Z"}
     for flag, value in replaced.items():
         args[args.index(flag) + 1] = value
-    args.remove("--report")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("STABMON_")},
            **documents["Secret"]["stringData"], "STABMON_PROMETHEUS_URL": prometheus_week.url}
     command = [str(Path(sys.executable).parent / container["command"][0]), *args, "--duration", "24"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(store.iter_snapshot_files(out)) == 48
     weekly = json.loads((out / store.WEEKLY_JSON).read_text())
     assert (weekly["window_complete"], weekly["days_closed"], weekly["verdict"]) == (True, 1, "rollback")
     assert json.loads((out / store.RUN_FILE).read_text())["release"] == {
         "name": "v1.4.2", "commit": None, "deployed_at": None}
+    assert {p.name for p in (out / store.REPORTS_DIR).glob("*.html")} == {
+        "day_01_analysis.html", "weekly_summary.html", "retrospective.html"}
+    assert f"reports: {out / store.REPORTS_DIR}\n" in done.stdout
     token = documents["Secret"]["stringData"]["STABMON_PROMETHEUS_TOKEN"]
     assert not [p for p in out.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
     assert token not in done.stdout + done.stderr
