@@ -1,4 +1,4 @@
-"""The ``stabmon`` command line: monitor, analyze, report, demo, baseline, check.
+"""The ``stabmon`` command line: monitor, analyze, report, demo, baseline, check, compare.
 
 The only place that parses flags. Exit codes: 0 success, 1 failure (one
 line on stderr, no traceback for an expected error), 130 interrupted.

@@ -17,7 +17,6 @@ from stabmon import store
 from stabmon.cli.args import positive
 from stabmon.cli.gate import add_gate_argument, folder_verdict, gate_exit
 from stabmon.cli.report import render_folder
-from stabmon.report.due import reports_as_days_close
 from stabmon.collect.prom import ConnectionSettings
 from stabmon.collect.queries import build_catalogue, check_label_name
 from stabmon.collect.run import RunOptions, monitor
@@ -27,6 +26,7 @@ from stabmon.core.baseline import load_baseline
 from stabmon.core.errors import BaselineError, InputError, ReportError
 from stabmon.core.fleet_summary import DEFAULT_SERVICE_LABEL
 from stabmon.core.model import Window, format_time, parse_time
+from stabmon.report.due import reports_as_days_close
 from stabmon.store.fleet import read_fleet_run
 
 DEFAULT_DURATION_HOURS = 168.0
@@ -218,7 +218,9 @@ def run_monitor_command(args: argparse.Namespace) -> int:
     inconclusive), 130 when interrupted.
     """
     options = resolve_run_options(args, datetime.now(timezone.utc))
-    on_close = reports_as_days_close(options.out_dir, week_so_far=options.catch_up) if args.report and not options.fleet else None
+    # A fleet renders when the window ends; one service renders each day as it closes.
+    on_close = (reports_as_days_close(options.out_dir, week_so_far=options.catch_up)
+                if args.report and not options.fleet else None)
     outcome = monitor(options, on_close=on_close)
     if outcome.nothing_passed:
         print(f"{options.out_dir}: nothing has passed yet: the window starts at {format_time(options.window.start)}")

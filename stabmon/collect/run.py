@@ -14,6 +14,11 @@ writes ``DIR/<service>/`` for each service, ``fleet_run.json`` and the fleet
 summary; its targets are fetched in batches, one request per metric and
 batch (docs/contract.md §2).
 
+A catch-up run (``--catch-up``, for a scheduler) stops after the catch-up:
+it writes the closed days, the current day as partial and the week so far,
+and returns (:meth:`Run.catch_up`); run every hour, it ends with the folder
+one run leaves.
+
 Time comes from a :class:`Clock` so tests can drive a week-long live run in
 seconds.
 """
@@ -123,7 +128,8 @@ class RunOptions:
     A fleet (``catalogue.label`` set): ``services`` lists the targets
     (``None``: every service with data in the window), ``baseline_path`` is
     one baseline file for all or a folder of ``<service>.json``, ``shard``
-    keeps part I of N.
+    keeps part I of N. ``catch_up``: collect what has passed and return
+    (docs/contract.md §1); ``release``: the ``run.json`` release record (§4.2).
     """
 
     out_dir: Path

@@ -81,7 +81,8 @@ def _median(values: list[float]) -> float:
 
 
 def band_frame(document: dict[str, Any], current: RunWeek, previous: list[RunWeek], metric: str) -> pd.DataFrame:
-    """Per day: this week's median of ``metric``, the earlier weeks' lowest and highest median, pooled median, status."""
+    """Per day: this week's median of ``metric``, the earlier weeks' lowest and highest medians, the pooled
+    median and the status."""
     compared = [week for week, entry in zip(previous, document["previous"]) if entry["included"]]
     rows = []
     for day in document["days"]:

@@ -34,6 +34,8 @@ from collect_helpers import week_window
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The Markdown's "generated <time>" stamps.
+STAMP = re.compile(r"[Gg]enerated (by stabmon at )?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 #: Day 3 of the incident week: its 13:00-17:00 5xx incident falls on day 1 of this window.
 START = datetime(2026, 1, 7, tzinfo=timezone.utc)
@@ -67,8 +69,7 @@ def folder_contents(folder: Path) -> dict[str, object]:
         if path.suffix == ".json":
             contents[name] = without_stamps(json.loads(path.read_text()))
         elif path.suffix == ".md":
-            text = re.sub(r"[Gg]enerated (by stabmon at )?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "generated", path.read_text())
-            contents[name] = text
+            contents[name] = STAMP.sub("generated", path.read_text())
         else:
             contents[name] = path.read_text()
     return contents
@@ -197,7 +198,8 @@ def test_the_cronjob_command_catches_up_a_past_window(prometheus_week, incident_
     the window becomes one past day (``--duration 24``); the token comes from
     the Secret as in the pod, and must reach no output file or report.
     """
-    documents = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text())}
+    manifest = (ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text()
+    documents = {d["kind"]: d for d in yaml.safe_load_all(manifest)}
     container = documents["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     args = list(container["args"])
     baseline, out = tmp_path / "checkout.json", tmp_path / "runs" / "checkout-v1.4.2"

@@ -41,7 +41,8 @@ def runs(prometheus_week, incident_week, tmp_path_factory):
     """This release's run (incident days, from Prometheus), an earlier healthy one, and misfits."""
     folder = tmp_path_factory.mktemp("releases")
     current = folder / "v1.5"
-    outcome = monitor(options(prometheus_week.url, current, week_window(incident_week, start=START, duration_hours=HOURS),
+    window = week_window(incident_week, start=START, duration_hours=HOURS)
+    outcome = monitor(options(prometheus_week.url, current, window,
                               baseline=incident_week.baseline,
                               release={"name": "v1.5", "commit": "5a5a5a5", "deployed_at": "2026-01-06T23:30:00Z"}))
     assert outcome.exit_code == 0
