@@ -33,7 +33,7 @@ def _target_of(info: dict[str, Any]) -> str:
     return str(info.get("service") or info.get("selector") or "")
 
 
-def read_run_week(folder: Path, *, flag: str = "--input") -> RunWeek:
+def read_run_week(folder: Path, *, flag: str = "RUN") -> RunWeek:
     """A run folder's week: window, release, verdict (from its weekly summary) and raw snapshots.
 
     Raises

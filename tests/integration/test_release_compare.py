@@ -151,6 +151,11 @@ def test_the_weekly_notebook_shows_the_comparison_with_previous_runs(runs, capsy
     assert "stabmon: error" not in capsys.readouterr().err
 
 
+def test_a_run_folder_that_is_not_a_run_is_one_line(runs, capsys):
+    assert main(["compare", str(runs["not_a_run"]), "--previous", str(runs["earlier"])]) == 1
+    assert capsys.readouterr().err == f"stabmon: error: RUN {runs['not_a_run']} is not a run folder (no run.json)\n"
+
+
 def test_report_refuses_a_previous_run_of_another_service(runs, capsys):
     assert main(["report", "--input", str(runs["current"]), "--previous", str(runs["other_service"])]) == 1
     assert capsys.readouterr().err == (f"stabmon: error: --previous {runs['other_service'].resolve()} is a run of "
