@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 from stabmon import store
@@ -13,6 +14,7 @@ from stabmon.cli.monitor import print_fleet_verdict
 from stabmon.core.baseline import load_baseline
 from stabmon.core.errors import InputError
 from stabmon.core.markdown import reason_lines
+from stabmon.core.weekly import days_closed_at
 from stabmon.store.fleet import is_fleet_folder, merge_fleet
 from stabmon.store.rebuild import rebuild_summaries
 
@@ -40,7 +42,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         verdict = print_fleet_verdict(folder, merge_fleet(folder, baseline_path=args.baseline, settings=settings))
         return gate_exit(verdict, args.gate)
     baseline = load_baseline(args.baseline) if args.baseline else None
-    result = rebuild_summaries(folder, baseline=baseline, settings=settings, recompute_drift=baseline is not None)
+    # A window that has not ended is judged as the week so far, never a pass (docs/contract.md §1).
+    info = store.read_run_info(folder) if (folder / store.RUN_FILE).exists() else None
+    days_closed = days_closed_at(store.window_from_run_info(info), datetime.now(timezone.utc)) if info else None
+    result = rebuild_summaries(folder, baseline=baseline, settings=settings, recompute_drift=baseline is not None,
+                               days_closed=days_closed)
     for warning in result.warnings:
         log.warning("%s", warning)
     weekly = result.weekly

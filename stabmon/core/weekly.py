@@ -190,6 +190,13 @@ def window_progress(days_closed: int | None, day_count: int) -> dict[str, Any]:
     return {"window_complete": closed >= day_count, "days_closed": closed}
 
 
+def days_closed_at(window: Window, now: datetime) -> int | None:
+    """The days of ``window`` closed at ``now``, or ``None`` once the window has ended (the whole window)."""
+    if now >= window.end:
+        return None
+    return sum(1 for d in range(1, window.day_count + 1) if window.day_bounds(d)[1] <= now)
+
+
 def unfinished_window_reason(days_closed: int, day_count: int) -> dict[str, Any]:
     """The inconclusive reason of a window that has not ended: a pass cannot be given early."""
     return {"metric": "window", "source": "window",

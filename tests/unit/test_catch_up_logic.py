@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from stabmon.cli.main import build_parser
+from stabmon.cli.main import build_parser, main
 from stabmon.cli.monitor import release_info
 from stabmon.core.daily import aggregate_days
 from stabmon.core.errors import InputError
 from stabmon.core.model import Window
-from stabmon.core.weekly import weekly_summary
+from stabmon.core.weekly import days_closed_at, weekly_summary
+from stabmon.demo.week import run_demo_week
 from stabmon.report.due import due_reports, week_kinds_due
 
 from factories import START, make_snapshot, week_of
@@ -65,3 +69,20 @@ def test_release_flags_make_the_run_json_record():
     assert release_info(parser.parse_args(base)) is None
     with pytest.raises(InputError, match=r"^--deployed-at 'tuesday' is not an ISO 8601 time"):
         release_info(parser.parse_args(base + ["--deployed-at", "tuesday"]))
+
+
+def test_days_closed_at():
+    assert days_closed_at(WINDOW, START) == 0
+    assert days_closed_at(WINDOW, START + timedelta(hours=24)) == 1
+    assert days_closed_at(WINDOW, START + timedelta(hours=47, minutes=59)) == 1
+    assert days_closed_at(WINDOW, START + timedelta(hours=48)) is None
+
+
+def test_analyze_judges_an_unfinished_window_as_the_week_so_far(tmp_path, capsys):
+    # A healthy demo window that started 30 hours ago and lasts 48: one day closed, never a pass yet.
+    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
+    run_demo_week(tmp_path, scenario="healthy", duration_hours=48, interval_minutes=60, start=start, fsync=False)
+    assert main(["analyze", "--input", str(tmp_path)]) == 0
+    weekly = json.loads((tmp_path / "weekly_summary.json").read_text())
+    assert (weekly["window_complete"], weekly["days_closed"], weekly["verdict"]) == (False, 1, "inconclusive")
+    assert "verdict: INCONCLUSIVE" in capsys.readouterr().out
