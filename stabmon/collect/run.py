@@ -519,6 +519,9 @@ class Run:
             self.outcome.exit_code = 130
             log.warning("interrupted: writing the partial days' summaries")
             self.write_partial()
+            if open_days:
+                # The window is not over: its weekly summary is the week so far, never a pass.
+                self.write_week_so_far(window.day_count - len(open_days))
             raise
         finally:
             self.outcome.requests = self.client.request_count

@@ -259,3 +259,18 @@ def test_a_fleet_catches_up_service_by_service(prometheus_week, incident_week, t
     assert sorted(got) == sorted(want)
     for name in want:
         assert got[name] == want[name], name
+
+
+def test_an_interrupted_live_run_writes_the_week_so_far(prometheus_week, incident_week, tmp_path):
+    """Ctrl+C a day into a live run: the partial days are written and the weekly summary is the week so far."""
+    def interrupt(clock: SimulatedClock, seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    clock = SimulatedClock(START + timedelta(hours=25, minutes=5), on_sleep=interrupt)
+    run_options = options(prometheus_week.url, out, catch_up_window(incident_week), baseline=incident_week.baseline)
+    outcome = monitor(run_options, clock=clock)
+    assert (outcome.exit_code, outcome.interrupted, outcome.collected) == (130, True, 51)
+    weekly = json.loads((out / store.WEEKLY_JSON).read_text())
+    assert (weekly["window_complete"], weekly["days_closed"], weekly["total_snapshots"]) == (False, 1, 51)
+    assert json.loads(store.day_summary_path(out, 2).read_text())["snapshot_count"] == 3
