@@ -66,7 +66,7 @@ def test_render_reports_reports_a_failing_notebook_and_keeps_the_others(tmp_path
     tiny_notebook(notebooks / "daily_analysis.ipynb", "day_number = 0", "1 / 0")
     tiny_notebook(notebooks / "weekly_summary.ipynb", "print('fine')")
     original = report.plan_jobs
-    monkeypatch.setattr(report, "plan_jobs", lambda run_dir, kinds: original(run_dir, kinds, notebooks))
+    monkeypatch.setattr(report, "plan_jobs", lambda run_dir, kinds, **options: original(run_dir, kinds, notebooks, **options))
     with pytest.raises(ReportError) as caught:
         report.render_reports(demo_run, jobs=2, notebooks=["weekly", "daily"], progress=False)
     message = str(caught.value)
@@ -83,7 +83,7 @@ def test_stabmon_report_exits_1_naming_the_notebook(tmp_path, demo_run, monkeypa
     notebooks.mkdir()
     tiny_notebook(notebooks / "retrospective.ipynb", "raise RuntimeError('no data')")
     original = report.plan_jobs
-    monkeypatch.setattr(report, "plan_jobs", lambda run_dir, kinds: original(run_dir, kinds, notebooks))
+    monkeypatch.setattr(report, "plan_jobs", lambda run_dir, kinds, **options: original(run_dir, kinds, notebooks, **options))
     code = cli.main(["report", "--input", str(demo_run), "--only", "retrospective", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
