@@ -10,6 +10,10 @@ snapshot.
 A grouped catalogue (a fleet) fetches a batch of targets in each request and
 routes every answer series to its target by the target label; an ungrouped
 catalogue has one target, which owns every series.
+
+Every query goes through :mod:`stabmon.collect.limits`: one the server
+refuses for its sample or time limit is split (fewer services, shorter
+ranges) and its pieces merged into the same answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import logging
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from stabmon.collect.prom import PrometheusClient, Series, UnreachableError
+from stabmon.collect.limits import Expression, fetch_instant, fetch_range
+from stabmon.collect.prom import PrometheusClient, QueryTimeoutError, Series, UnreachableError
 from stabmon.collect.queries import DAY_QUERIES, SNAPSHOT_QUERIES, QueryCatalogue
 from stabmon.core.drift import compute_drift
 from stabmon.core.errors import QueryError
@@ -145,16 +150,36 @@ class Collector:
         """One query's series, or (not ``strict``) why the server could not be reached.
 
         A query the server rejects is always an error: it would fail the same
-        way at every snapshot.
+        way at every snapshot. So is one refused for the server's limits even
+        when split to one target at one time, except a time-out when not
+        ``strict``: the server is busy, like one that cannot be reached.
         """
         try:
             return ask()
+        except QueryTimeoutError as exc:
+            if strict:
+                raise _reject(name, exc.expression or expr, exc) from None
+            return str(exc)
         except QueryError as exc:
-            raise _reject(name, expr, exc) from None
+            raise _reject(name, getattr(exc, "expression", None) or expr, exc) from None
         except UnreachableError as exc:
             if strict:
                 raise
             return str(exc)
+
+    def _expression(self, name: str, *, day_seconds: float = _DAY_SECONDS) -> Expression:
+        """Query ``name`` for any batch of targets (a piece of a split query asks for a part of the batch)."""
+        return lambda batch: self.catalogue.expression(name, batch, day_seconds=day_seconds)
+
+    def _range(self, name: str, targets: Sequence[str], start: datetime, end: datetime, step: float, *,
+               day_seconds: float = _DAY_SECONDS) -> list[Series]:
+        return fetch_range(self.client, name, self._expression(name, day_seconds=day_seconds), targets,
+                           start, end, step, grouped=self.catalogue.label is not None)
+
+    def _instant(self, name: str, targets: Sequence[str], at: datetime, *, step_seconds: float | None = None,
+                 day_seconds: float = _DAY_SECONDS) -> list[Series]:
+        return fetch_instant(self.client, name, self._expression(name, day_seconds=day_seconds), targets, at,
+                             grouped=self.catalogue.label is not None, step_seconds=step_seconds)
 
     # -- snapshots -----------------------------------------------------------
 
@@ -180,7 +205,7 @@ class Collector:
         reasons: dict[str, str] = {}
         for name in SNAPSHOT_QUERIES:
             expr = self.catalogue.expression(name, targets)
-            series = self._ask(name, expr, lambda: self.client.range(expr, start, end, self.interval_seconds),
+            series = self._ask(name, expr, lambda: self._range(name, targets, start, end, self.interval_seconds),
                                strict=strict)
             if on_query is not None:
                 on_query()
@@ -229,7 +254,7 @@ class Collector:
                     alerts = dict.fromkeys(targets, None)
                 continue
             expr = self.catalogue.expression(name, targets)
-            series = self._ask(name, expr, lambda: self.client.instant(expr, ts, step_seconds=self.interval_seconds),
+            series = self._ask(name, expr, lambda: self._instant(name, targets, ts, step_seconds=self.interval_seconds),
                                strict=strict)
             if isinstance(series, str):
                 down = reasons[name] = series
@@ -268,7 +293,7 @@ class Collector:
             for run in contiguous(full):
                 expr = self.catalogue.expression(query, targets, day_seconds=_DAY_SECONDS)
                 start, end = self.window.day_bounds(run[0])[1], self.window.day_bounds(run[-1])[1]
-                series = self._ask(query, expr, lambda: self.client.range(expr, start, end, _DAY_SECONDS),
+                series = self._ask(query, expr, lambda: self._range(query, targets, start, end, _DAY_SECONDS),
                                    strict=strict)
                 if isinstance(series, str):
                     log.warning("day figures of days %s not available: %s", run, series)
@@ -278,9 +303,11 @@ class Collector:
                     for d in run:
                         result[target][d][field_name] = points.get(round(self.window.day_bounds(d)[1].timestamp()))
             for d in partial:
-                expr = self.catalogue.expression(query, targets, day_seconds=self._day_length(d))
+                length = self._day_length(d)
+                expr = self.catalogue.expression(query, targets, day_seconds=length)
                 at = self.window.day_bounds(d)[1]
-                series = self._ask(query, expr, lambda: self.client.instant(expr, at), strict=strict)
+                series = self._ask(query, expr, lambda: self._instant(query, targets, at, day_seconds=length),
+                                   strict=strict)
                 if isinstance(series, str):
                     log.warning("day figures of day %d not available: %s", d, series)
                     continue

@@ -13,6 +13,12 @@
   and malformed bodies. PrometheusConnect's urllib3 ``Retry`` raises a
   ``RetryError`` that drops the server's body, so it is switched off and the
   retry loop lives here, keeping Prometheus's error text for the final message;
+- the server's limits told apart from a bad query: a query that would load
+  too many samples (Prometheus ``--query.max-samples``, VictoriaMetrics
+  ``-search.maxSamplesPerQuery``) raises :class:`TooManySamplesError`, one
+  that ran out of time (``--query.timeout``, ``-search.maxQueryDuration``)
+  :class:`QueryTimeoutError`, neither retried as it stands: the collector
+  splits it (:mod:`stabmon.collect.limits`);
 - API ``warnings`` logged (once per distinct text);
 - credentials and TLS options from the environment only, and an
   ``Authorization`` header that never reaches a log line (:func:`redact`);
@@ -32,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
@@ -61,6 +67,65 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 class UnreachableError(PrometheusError):
     """The server could not be reached, or kept failing after every retry."""
+
+
+class ServerLimitError(QueryError):
+    """The server refused a query for one of its limits; a smaller query may pass.
+
+    :attr:`limit` names the limit for a message (the server's own text does
+    not always say which flag it is).
+    """
+
+    limit = "a limit of the server"
+    #: The PromQL that was refused, when it differs from the caller's (a piece of a split query).
+    expression: str | None = None
+
+
+class TooManySamplesError(ServerLimitError):
+    """The query would load too many samples (HTTP 422).
+
+    Prometheus ``--query.max-samples``: ``execution: query processing would
+    load too many samples into memory in query execution``; VictoriaMetrics
+    ``-search.maxSamplesPerQuery``: ``cannot select more than
+    -search.maxSamplesPerQuery=N samples``.
+    """
+
+    limit = "the server's sample limit (Prometheus --query.max-samples, VictoriaMetrics -search.maxSamplesPerQuery)"
+
+
+class QueryTimeoutError(ServerLimitError):
+    """The query ran out of the server's time.
+
+    Prometheus ``--query.timeout``: HTTP 503 ``timeout: query timed out in
+    expression evaluation`` or, when the deadline passes while it reads
+    series, HTTP 422 ``execution: expanding series: context deadline
+    exceeded``; VictoriaMetrics ``-search.maxQueryDuration``: ``timeout
+    exceeded during query execution``.
+    """
+
+    limit = "the server's query time limit (Prometheus --query.timeout, VictoriaMetrics -search.maxQueryDuration)"
+
+
+#: Words of the servers' answers that name each limit (lower case).
+_SAMPLE_LIMIT_WORDS = ("would load too many samples", "-search.maxsamplesper")
+_TIME_LIMIT_WORDS = ("query timed out", "context deadline exceeded", "timeout exceeded during")
+
+
+def limit_error(status: int, body: Any, text: str) -> ServerLimitError | None:
+    """The limit a refused answer (422 or 503 with the API's error JSON) hit, or ``None``.
+
+    ``text`` is the message to raise (``errorType: error``, redacted). A 503
+    that is not the API's ``timeout`` error (a proxy's page) is not a limit:
+    it is retried as server trouble.
+    """
+    if status not in (422, 503) or not isinstance(body, dict) or body.get("status") != "error":
+        return None
+    words = str(body.get("error", "")).lower()
+    if status == 422 and any(w in words for w in _SAMPLE_LIMIT_WORDS):
+        return TooManySamplesError(text)
+    if body.get("errorType") == "timeout" or any(w in words for w in _TIME_LIMIT_WORDS):
+        return QueryTimeoutError(text)
+    return None
 
 
 def public_url(url: str) -> str:
@@ -224,14 +289,44 @@ def chunk_range(start: float, end: float, step: float, max_points: int = MAX_POI
     return chunks
 
 
+def _json(response: requests.Response) -> Any:
+    """The body of an answer as JSON, or ``None`` when it is not."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def merge_series(parts: Iterable[list[Series]]) -> list[Series]:
+    """The answers of disjoint pieces of one query as one answer.
+
+    Series with the same label set are joined, their points in time order.
+    The pieces ask for disjoint times, so a (series, time) seen twice means
+    the server answered outside what was asked: :class:`UnreachableError`
+    (a malformed answer) rather than a point silently kept twice or dropped.
+    """
+    merged: dict[tuple[tuple[str, str], ...], Series] = {}
+    for part in parts:
+        for series in part:
+            key = tuple(sorted(series.labels.items()))
+            if key in merged:
+                merged[key].points.extend(series.points)
+            else:
+                merged[key] = Series(dict(series.labels), list(series.points))
+    for series in merged.values():
+        series.points.sort(key=lambda p: p[0])
+        times = [p[0] for p in series.points]
+        if len(set(times)) != len(times):
+            raise UnreachableError(f"malformed answer: the pieces of a query overlap in time for the series "
+                                   f"{redact(str(series.labels))[:200]}")
+    return list(merged.values())
+
+
 def _server_error_text(response: requests.Response | None) -> str:
     """The server's own words from a failed answer: ``errorType: error`` or the body."""
     if response is None:
         return ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json(response)
     if isinstance(body, dict) and body.get("error"):
         kind = body.get("errorType")
         return f"{kind}: {body['error']}" if kind else str(body["error"])
@@ -373,6 +468,9 @@ class PrometheusClient:
                 text = redact(_server_error_text(response))
                 if status in (401, 403):
                     raise AuthenticationError(f"authentication failed at {where} (HTTP {status}): {text}")
+                limit = limit_error(status, _json(response), text)
+                if limit is not None:
+                    raise limit
                 if status in (400, 422):
                     raise QueryError(text or f"HTTP {status}")
                 if status == 200:
@@ -402,9 +500,20 @@ class PrometheusClient:
     def _log_warnings(self, body: dict[str, Any], what: str) -> None:
         for warning in body.get("warnings") or []:
             text = redact(str(warning))
-            if text not in self._seen_warnings:
-                self._seen_warnings.add(text)
+            if self.first_time(text):
                 log.warning("Prometheus warning for %s: %s", what, text)
+
+    def first_time(self, key: str) -> bool:
+        """Whether this client (one run) sees ``key`` for the first time: what is logged once per run."""
+        with self._lock:
+            if key in self._seen_warnings:
+                return False
+            self._seen_warnings.add(key)
+            return True
+
+    def pause_before_retry(self, attempt: int) -> None:
+        """Sleep the backoff of retry ``attempt`` (0 for the first), as the client's own retries do."""
+        self._sleep(self._delay(attempt, None))
 
     # -- API -----------------------------------------------------------------
 
@@ -416,13 +525,16 @@ class PrometheusClient:
 
         Raises
         ------
-        UnreachableError, AuthenticationError
+        UnreachableError, AuthenticationError, ServerLimitError
             One line naming the URL and the reason.
         """
         saved = self.retries
         self.retries = min(saved, retries)
         try:
             self.instant("vector(1)", datetime.now(timezone.utc).replace(microsecond=0))
+        except ServerLimitError as exc:
+            raise type(exc)(f"Prometheus at {public_url(self.url)} refuses even the start-up check vector(1): "
+                            f"{exc}; over {exc.limit}: raise that limit") from None
         finally:
             self.retries = saved
 
@@ -446,10 +558,8 @@ class PrometheusClient:
         ``start`` and ``end`` must be whole seconds (PrometheusConnect rounds
         them to seconds).
         """
-        merged: dict[tuple[tuple[str, str], ...], Series] = {}
-        t0 = start.timestamp()
-        t1 = end.timestamp()
-        for chunk_start, chunk_end in chunk_range(t0, t1, step_seconds):
+        parts = []
+        for chunk_start, chunk_end in chunk_range(start.timestamp(), end.timestamp(), step_seconds):
             cs = datetime.fromtimestamp(chunk_start, timezone.utc)
             ce = datetime.fromtimestamp(chunk_end, timezone.utc)
             params = self._params()
@@ -459,15 +569,8 @@ class PrometheusClient:
                     expr, start_time=cs, end_time=ce, step=_step(step_seconds), params=params
                 ),
             )
-            for series in _parse(body, expr):
-                key = tuple(sorted(series.labels.items()))
-                if key in merged:
-                    merged[key].points.extend(series.points)
-                else:
-                    merged[key] = series
-        for series in merged.values():
-            series.points.sort(key=lambda p: p[0])
-        return list(merged.values())
+            parts.append(_parse(body, expr))
+        return merge_series(parts)
 
     def label_values(self, label: str, matchers: list[str], start: datetime, end: datetime) -> list[str]:
         """Values of ``label`` on the series matching any of ``matchers`` in ``start..end``.

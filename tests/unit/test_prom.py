@@ -32,11 +32,16 @@ def vector(value: str, ts: float = 1767571200) -> dict:
 
 
 class Scripted:
-    """A 127.0.0.1 server answering from a queue of (status, body, headers); records requests."""
+    """A 127.0.0.1 server answering from a queue of (status, body, headers); records requests.
+
+    With the queue empty it answers ``respond(query)`` (a ``(status, body)`` pair) when set, else a range
+    whose value at each time is the time.
+    """
 
     def __init__(self) -> None:
         self.answers: deque = deque()
         self.requests: list[dict] = []
+        self.respond = None
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +56,8 @@ class Scripted:
                                           "headers": dict(self.headers.items())})
                 if scripted.answers:
                     status, body, headers = scripted.answers.popleft()
+                elif scripted.respond is not None:
+                    (status, body), headers = scripted.respond(query), {}
                 else:
                     status, body, headers = 200, self._range(query), {}
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -143,12 +150,13 @@ def test_range_is_chunked_and_merged(scripted):
 
 
 def test_retries_then_keeps_prometheus_error_text(scripted):
-    body = {"status": "error", "errorType": "timeout", "error": "query timed out in expression evaluation"}
+    # A 503 that is not the API's own timeout (a proxy in front of the server): server trouble, retried.
+    body = {"status": "error", "errorType": "unavailable", "error": "upstream connect error before headers"}
     scripted.answer(503, body, times=4)
     client = client_for(scripted.url, retries=3)
     with pytest.raises(UnreachableError) as caught:
         client.instant("x", T0)
-    assert "query timed out in expression evaluation" in str(caught.value)
+    assert "upstream connect error before headers" in str(caught.value)
     assert "HTTP 503" in str(caught.value) and scripted.url in str(caught.value)
     assert client.request_count == 1 + 3  # the first try and its 3 retries
 
