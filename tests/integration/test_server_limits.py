@@ -12,7 +12,8 @@ its own copy of the blocks:
   single run splits in time and a fleet run by services, then in time;
 - ``--query.timeout=TIMEOUT``: the heavy service's two days of latency
   (15 x 96 x 120 = 172,800 samples read) cannot be evaluated in that time,
-  one of its snapshot times (1,800 samples) can;
+  one of its snapshot times (1,800 samples) can; nor can the latency of the
+  20 light services together (28,800 points), one service's can;
 - ``--query.max-samples=5``: ``vector(1)`` (the start-up check) fits, one
   service's availability at one time (4 request series) does not.
 """
@@ -132,23 +133,24 @@ def split_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == SPLIT_LOGGER]
 
 
-def assert_split_logged_once(caplog, *kinds: str) -> None:
-    """Each kind of split said exactly once (``fewer services`` / ``shorter time ranges``)."""
+def assert_split_logged_once(caplog, *kinds: str, maybe: tuple[str, ...] = ()) -> None:
+    """Each kind of split said exactly once (``fewer services`` / ``shorter time ranges``), ``maybe`` at most once."""
     lines = split_lines(caplog)
     for kind in kinds:
         assert sum(kind in line for line in lines) == 1, lines
-    assert len(lines) == len(kinds), lines
+    for kind in maybe:
+        assert sum(kind in line for line in lines) <= 1, lines
+    assert len(kinds) <= len(lines) <= len(kinds) + len(maybe), lines
 
 
 @pytest.fixture(scope="module")
 def reference(unlimited, tmp_path_factory):
     """The runs against the unlimited server (they split nothing)."""
     root = tmp_path_factory.mktemp("reference")
-    runs = {"light": root / "light", "heavy": root / "heavy", "fleet": root / "fleet", "mixed": root / "mixed"}
+    runs = {"light": root / "light", "heavy": root / "heavy", "fleet": root / "fleet"}
     assert single_run(unlimited.url, runs["light"], LIGHT[3]).exit_code == 0
     assert single_run(unlimited.url, runs["heavy"], HEAVY).exit_code == 0
     assert fleet_run(unlimited.url, runs["fleet"], LIGHT).exit_code == 0
-    assert fleet_run(unlimited.url, runs["mixed"], LIGHT[1:] + [HEAVY]).exit_code == 0
     return runs
 
 
@@ -176,15 +178,16 @@ def test_query_timeout_splits_single_and_fleet_runs(prometheus, reference, tmp_p
     with caplog.at_level(logging.WARNING, logger=SPLIT_LOGGER):
         assert single_run(server.url, tmp_path / "heavy", HEAVY).exit_code == 0
     assert_split_logged_once(caplog, "shorter time ranges")
-    assert "--query.timeout" in split_lines(caplog)[0]
+    said = split_lines(caplog)[0]
+    assert "--query.timeout" in said and ("query timed out" in said or "context deadline exceeded" in said)
     assert_same_run(tmp_path / "heavy", reference["heavy"])
 
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=SPLIT_LOGGER):
-        assert fleet_run(server.url, tmp_path / "mixed", LIGHT[1:] + [HEAVY]).exit_code == 0
-    # The batch holding the heavy service is halved down to it alone, then its time range.
-    assert_split_logged_once(caplog, "fewer services per request", "shorter time ranges")
-    assert_same_run(tmp_path / "mixed", reference["mixed"])
+        assert fleet_run(server.url, tmp_path / "fleet", LIGHT).exit_code == 0
+    # One service's two days may or may not be evaluated in time on a busy machine: a split in time may follow.
+    assert_split_logged_once(caplog, "fewer services per request", maybe=("shorter time ranges",))
+    assert_same_run(tmp_path / "fleet", reference["fleet"])
 
 
 def test_a_limit_not_even_one_service_at_one_time_fits_is_one_line(prometheus, tsdb, tmp_path):
