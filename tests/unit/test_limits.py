@@ -205,3 +205,11 @@ def test_a_time_out_that_lasts_ends_after_the_retries(scripted):
     with pytest.raises(QueryTimeoutError, match=r"still refused for one target .*query timed out.*--query\.timeout"):
         fetch_range(client, "requests", batch, ["b"], T0, T0, 60, grouped=False)
     assert client.request_count == 1 + 2
+
+
+def test_a_start_up_check_over_the_limit_says_so(scripted):
+    scripted.answer(*PROM_SAMPLES)
+    client = client_for(scripted.url)
+    with pytest.raises(TooManySamplesError, match=r"refuses even the start-up check vector\(1\): execution: "
+                                                  r"query processing would load too many samples.*--query\.max-samples"):
+        client.check()
