@@ -504,7 +504,8 @@ class QueryCatalogue:
     def discovery_metrics(self) -> tuple[str, ...]:
         """The metric families whose series carry the fleet's label (``--all-services`` looks there)."""
         label = self.label or "service"
-        return tuple(family for family, names in self.families.items()
+        families = self.families or {**_default_files()["http"].families, **_default_files()["resources"].families}
+        return tuple(family for family, names in families.items()
                      if family != "ALERTS" and any(self.scope(n).service_label == label for n in names))
 
 
@@ -593,7 +594,7 @@ def build_catalogue(
     limits = {key: value for key, value in (("cpu_limit_cores", cpu_limit), ("memory_limit_bytes", memory_limit))
               if value is not None}
     common = dict(namespace=namespace, interval_seconds=interval_seconds, overrides=overrides, base=base,
-                  scopes=scopes, limits=limits, preset=preset or ",".join(f.name for f in (http, resources)),
+                  scopes=scopes, limits=limits, preset=f"{http.name},{resources.name}",
                   families=families)
     if not fleet:
         if service is not None and selector is not None:

@@ -201,6 +201,7 @@ def run_info(options: RunOptions, target: Target | None = None) -> dict[str, Any
         "source": "prometheus",
         "prometheus_url": public_url(options.connection.url),
         "baseline": baseline.to_dict() if baseline is not None else None,
+        "preset": catalogue.preset,
         "queries": catalogue.snapshot_expressions(),
         "release": options.release,
     }
@@ -218,6 +219,7 @@ def fleet_run_info(options: RunOptions, services: list[str]) -> dict[str, Any]:
         "source": "prometheus",
         "prometheus_url": public_url(options.connection.url),
         "baseline": str(options.baseline_path) if options.baseline_path else None,
+        "preset": options.catalogue.preset,
         "queries": options.catalogue.templates,
         "release": options.release,
     }
