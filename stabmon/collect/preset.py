@@ -18,6 +18,10 @@ placeholders of :mod:`stabmon.collect.queries`) plus optional metadata keys
 ``namespace_label``
     the label ``--namespace NS`` maps to; without it ``--namespace`` is
     refused for this file's queries.
+``service_selector``
+    how ``--service NAME`` maps when the series carry no label equal to the
+    name: one regex matcher whose value holds ``{service}`` (the name,
+    RE2-escaped), e.g. ``pod=~"{service}-[a-z0-9]+"``; one service only.
 ``alerts_selector``
     how ``ALERTS`` is matched when not by ``service="NAME"`` (plus
     ``namespace="NS"`` when given): a matcher list whose values may be
@@ -54,7 +58,7 @@ DAY_QUERY_NAMES: tuple[str, ...] = ("day_p95_latency_ms", "day_p99_latency_ms")
 #: Placeholders filled from ``--cpu-limit`` / ``--memory-limit``; a query using one without its flag is withheld.
 LIMIT_PLACEHOLDERS: dict[str, str] = {"cpu_limit_cores": "--cpu-limit", "memory_limit_bytes": "--memory-limit"}
 METADATA_KEYS: tuple[str, ...] = ("kind", "description", "families", "service_label", "namespace_label",
-                                  "alerts_selector")
+                                  "service_selector", "alerts_selector")
 #: The presets used when ``--preset`` is not given (today's expressions).
 DEFAULT_PRESETS: dict[str, str] = {"http": "prometheus", "resources": "cadvisor"}
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
@@ -127,6 +131,7 @@ class QueryFile:
     service_label: str | None = None
     namespace_label: str | None = None
     alerts_selector: str | None = None
+    service_selector: str | None = None
 
 
 def parse_query_file(data: Any, where: str) -> QueryFile:
@@ -172,9 +177,13 @@ def parse_query_file(data: Any, where: str) -> QueryFile:
     if alerts is not None and (not isinstance(alerts, str) or "{service}" not in alerts):
         raise InputError(f"{where}: alerts_selector must be a matcher list holding {{service}}, "
                          f"e.g. job=\"{{service}}\"")
+    service_selector = data.get("service_selector")
+    if service_selector is not None and (not isinstance(service_selector, str) or "{service}" not in service_selector):
+        raise InputError(f"{where}: service_selector must be one regex matcher holding {{service}}, "
+                         f"e.g. pod=~\"{{service}}-[a-z0-9]+\"")
     families = _families(data.get("families"), where)
     return QueryFile(name=where, queries=queries, kind=kind, description=description.strip(), families=families,
-                     alerts_selector=alerts, **labels)
+                     alerts_selector=alerts, service_selector=service_selector, **labels)
 
 
 def _families(data: Any, where: str) -> dict[str, tuple[str, ...]]:
@@ -242,7 +251,8 @@ def load_preset(name: str) -> QueryFile:
         raise InputError(f"preset {name}: lacks {', '.join(missing)}")
     return QueryFile(name=name, queries=loaded.queries, kind=loaded.kind, description=loaded.description,
                      families=loaded.families, service_label=loaded.service_label or "service",
-                     namespace_label=loaded.namespace_label, alerts_selector=loaded.alerts_selector)
+                     namespace_label=loaded.namespace_label, alerts_selector=loaded.alerts_selector,
+                     service_selector=loaded.service_selector)
 
 
 def resolve_presets(text: str | None) -> dict[str, QueryFile]:

@@ -336,11 +336,14 @@ class Scope:
     """How ``--service`` and ``--namespace`` map to the labels of some queries' series.
 
     ``fixed``: matchers always added (an ``alerts_selector``'s other matchers).
+    ``service_matcher``: a file's ``service_selector`` (a regex matcher whose
+    value holds ``{service}``), used instead of ``<service_label>="NAME"``.
     """
 
     service_label: str = "service"
     namespace_label: str | None = None
     fixed: tuple[Matcher, ...] = ()
+    service_matcher: Matcher | None = None
 
 
 #: ``ALERTS`` is matched by ``service="NAME"`` (and ``namespace="NS"``) unless a file says otherwise.
@@ -448,7 +451,10 @@ class QueryCatalogue:
     def scope_selector(self, scope: Scope, targets: Sequence[str] = ()) -> str:
         """The matchers of one scope: the target (a batch regex in a fleet), the namespace, fixed, ``--selector``."""
         parts = []
-        if self.label is not None:
+        if scope.service_matcher is not None and self.service is not None and self.label is None:
+            m = scope.service_matcher
+            parts.append(Matcher(m.name, m.op, m.value.replace("{service}", regex_escape(self.service))).render())
+        elif self.label is not None:
             parts.append(Matcher(scope.service_label, "=~", "|".join(regex_escape(t) for t in targets)).render())
         elif self.service is not None:
             parts.append(Matcher(scope.service_label, "=", self.service).render())
@@ -526,8 +532,31 @@ def load_overrides(path: str | Path) -> dict[str, str]:
 
 
 def _file_scope(file: QueryFile, fallback: Scope) -> Scope:
+    matcher = fallback.service_matcher
+    if file.service_selector is not None:
+        matcher = service_matcher(file.service_selector, file.name)
+    elif file.service_label is not None:
+        matcher = None
     return Scope(file.service_label or fallback.service_label,
-                 file.namespace_label if file.namespace_label is not None else fallback.namespace_label)
+                 file.namespace_label if file.namespace_label is not None else fallback.namespace_label,
+                 service_matcher=matcher)
+
+
+def service_matcher(text: str, where: str) -> Matcher:
+    """Read a ``service_selector`` such as ``pod=~"{service}-[a-z0-9]+"``: one regex matcher holding ``{service}``.
+
+    Raises
+    ------
+    InputError
+        When it is not exactly one ``=~`` matcher whose value holds ``{service}``.
+    """
+    try:
+        matchers = parse_selector(text)
+    except InputError as exc:
+        raise InputError(f"{where}: service_selector: {str(exc).removeprefix('--selector: ')}") from None
+    if len(matchers) != 1 or matchers[0].op != "=~" or "{service}" not in matchers[0].value:
+        raise InputError(f"{where}: service_selector must be one LABEL=~\"...{{service}}...\" matcher; got {text!r}")
+    return matchers[0]
 
 
 def build_catalogue(
@@ -580,6 +609,11 @@ def build_catalogue(
             scopes["alerts"] = alerts_scope(user.alerts_selector, f"--queries {queries_file}")
         families.update(user.families)
     fleet = fleet or label is not None
+    by_selector = sorted(n for n, s in scopes.items() if s.service_matcher is not None)
+    if fleet and by_selector:
+        raise InputError(f"--preset/--queries: {', '.join(by_selector)} select a service by a service_selector "
+                         f"({scopes[by_selector[0]].service_matcher.render()}), which a fleet run cannot group "
+                         "by; run each service on its own")
     if label is not None:
         check_label_name(label)
         scopes = {name: (s if name == "alerts" and s != DEFAULT_ALERTS_SCOPE
