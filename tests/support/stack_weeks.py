@@ -96,10 +96,10 @@ class Traffic:
 
 
 _CALM = {
-    HEALTHY: Traffic(ok=((0.018, 1200), (0.045, 500), (0.12, 150), (0.35, 40), (0.7, 10)), errors=1,
-                     not_found=80, gone=20),
-    INCIDENT: Traffic(ok=((0.025, 600), (0.07, 250), (0.16, 80), (0.4, 16), (0.8, 4)), errors=1,
-                      not_found=30, gone=10),
+    HEALTHY: Traffic(ok=((0.018, 1200), (0.045, 500), (0.12, 170), (0.3, 25), (0.45, 5)), errors=1,
+                     not_found=80, gone=4),
+    INCIDENT: Traffic(ok=((0.025, 600), (0.07, 260), (0.16, 80), (0.3, 8), (0.45, 2)), errors=1,
+                      not_found=30, gone=2),
 }
 _STORM = Traffic(ok=((0.05, 450), (0.2, 300), (0.6, 100), (1.5, 50)), errors=100, not_found=30, gone=10)
 _DECOY = Traffic(ok=((0.01, 100),), errors=100, not_found=0, gone=0)
