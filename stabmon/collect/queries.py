@@ -601,6 +601,8 @@ def build_catalogue(
     overrides: dict[str, str] = {}
     if queries_file is not None:
         user = read_query_file(queries_file)
+        if user.service_selector is not None:
+            service_matcher(user.service_selector, user.name)
         overrides = dict(user.queries)
         for name in overrides:
             if name != "alerts":
