@@ -579,6 +579,10 @@ def build_catalogue(
         if user.alerts_selector:
             scopes["alerts"] = alerts_scope(user.alerts_selector, f"--queries {queries_file}")
         families.update(user.families)
+    # A family stays with the queries whose final expression still reads it (a --queries file may replace them).
+    final = {**base, **overrides}
+    families = {family: kept for family, names in families.items()
+                if (kept := tuple(n for n in names if family in final.get(n, "")))}
     fleet = fleet or label is not None
     if label is not None:
         check_label_name(label)
