@@ -92,7 +92,10 @@ def cpu_cores(text: str) -> float:
 
 
 def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--preset``, ``--namespace``, ``--cpu-limit``, ``--memory-limit`` (monitor, baseline, check; docs/presets.md)."""
+    """``--preset``, ``--namespace``, ``--cpu-limit``, ``--memory-limit`` (monitor, baseline, check).
+
+    See docs/presets.md.
+    """
     parser.add_argument("--preset", metavar="HTTP[,RESOURCES]", default=None,
                         help="shipped query files for the stack, e.g. fastapi,process (default prometheus,cadvisor; "
                         "--queries overrides single expressions on top)")

@@ -610,6 +610,10 @@ def build_catalogue(
         if user.alerts_selector:
             scopes["alerts"] = alerts_scope(user.alerts_selector, f"--queries {queries_file}")
         families.update(user.families)
+    # A family stays with the queries whose final expression still reads it (a --queries file may replace them).
+    final = {**base, **overrides}
+    families = {family: kept for family, names in families.items()
+                if (kept := tuple(n for n in names if family in final.get(n, "")))}
     fleet = fleet or label is not None
     by_selector = sorted(n for n, s in scopes.items() if s.service_matcher is not None)
     if fleet and by_selector:

@@ -320,3 +320,40 @@ def test_cli_queries_file_lacking_sel_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == (f"stabmon: error: --queries {path}: expression of requests lacks {{sel}} "
                                    "(the service's matchers), so it would read every service's series")
+
+
+def test_the_readme_example_for_a_stack_not_shipped_loads_and_renders(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("A stack we do not ship", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "traefik.yaml"
+    path.write_text(block)
+    c = build_catalogue(service="default-checkout-80@kubernetes", interval_seconds=300, queries_file=path)
+    sel = 'service="default-checkout-80@kubernetes"'
+    assert c.expression("requests") == f"sum(increase(traefik_service_requests_total{{{sel}}}[5m]))"
+    assert c.expression("p99_latency_ms") == (
+        f"1000 * histogram_quantile(0.99, sum by (le) (rate(traefik_service_request_duration_seconds_bucket{{{sel}}}[5m])))")
+    assert c.expression("alerts") == f'max_over_time(ALERTS{{alertstate="firing",{sel},severity!="info"}}[5m])'
+    assert "traefik_service_requests_total" in c.families
+
+
+def test_the_old_otel_conventions_file_in_the_docs_reads_milliseconds_as_they_are(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "presets.md").read_text()
+    block = doc.split("### OpenTelemetry's old HTTP conventions", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "otel-old.yaml"
+    path.write_text(block)
+    c = build_catalogue(service="checkout", interval_seconds=60, preset="otel", queries_file=path)
+    assert c.expression("p95_latency_ms") == (
+        'histogram_quantile(0.95, sum by (le) (rate(http_server_duration_milliseconds_bucket{job="checkout"}[1m])))')
+    assert c.expression("errors") == (
+        'sum(increase(http_server_duration_milliseconds_count{job="checkout",http_status_code=~"5.."}[1m])) or '
+        '(0 * sum(increase(http_server_duration_milliseconds_count{job="checkout"}[1m])))')
+    # Every http query is overridden: nothing of the stable family is read any more.
+    assert all("request_duration_seconds" not in c.expression(n) for n in presets.KIND_QUERIES["http"])
+    # check looks for the families the expressions read now, not the preset's.
+    assert "http_server_request_duration_seconds_bucket" not in c.families
+    assert c.families["http_server_duration_milliseconds_bucket"] == (
+        "p95_latency_ms", "p99_latency_ms", "day_p95_latency_ms", "day_p99_latency_ms")
