@@ -155,6 +155,22 @@ def test_day_quantiles_in_ms_match_hand_promql_and_the_generator(preset, service
 
 
 @pytest.mark.parametrize("service", weeks.SERVICES)
+@pytest.mark.parametrize("preset", HTTP_PRESETS)
+def test_every_snapshot_matches_the_generator(preset, service, runs):
+    """Each snapshot's requests, error rate, p95 and p99 (ms) over its trailing interval."""
+    snapshots = store.read_snapshots(runs[(preset, service)]).snapshots
+    assert len(snapshots) == 7 * 24 * 3600 // INTERVAL
+    for snap in snapshots:
+        truth = weeks.http_totals(preset, service, snap.timestamp - timedelta(seconds=INTERVAL), snap.timestamp)
+        assert snap.missing == [], snap.timestamp
+        assert snap.values["requests"] == pytest.approx(truth["requests"], rel=1e-9)
+        assert snap.values["error_rate"] == pytest.approx(100.0 * truth["errors"] / truth["requests"], rel=1e-6)
+        for q, name in ((0.95, "p95_latency_ms"), (0.99, "p99_latency_ms")):
+            expected = weeks.histogram_quantile(q, truth["buckets"])
+            assert snap.values[name] == pytest.approx(expected, rel=1e-6), (snap.timestamp, name)
+
+
+@pytest.mark.parametrize("service", weeks.SERVICES)
 def test_cpu_and_memory_of_the_services_pods_over_their_limits(service, runs, client):
     folder = runs[("istio", service)]
     pods = PODS[service]
@@ -203,6 +219,20 @@ def test_a_pod_without_limits_gives_missing_resources_never_zero(client):
     expr = catalogue.expression("cpu_percent").replace('container!="POD"', 'container="log-shipper"')
     _, end = day_span(2)
     assert value(client, expr, end) is None
+
+
+def test_check_names_the_missing_buckets_of_an_app_without_percentiles_histogram(stack_prometheus):
+    done = _stabmon("check", "--prometheus-url", stack_prometheus.url, "--preset", "micrometer,kubernetes",
+                    "--service", weeks.NO_BUCKETS, "--namespace", weeks.NAMESPACE,
+                    "--start", weeks.WEEK_START.isoformat(), "--duration", "168",
+                    "--interval", str(weeks.INTERVAL_MINUTES))
+    assert done.returncode == 1, done.stdout + done.stderr
+    text = done.stdout + done.stderr
+    assert 'p99_latency_ms [value_absent]: no http_server_requests_seconds_bucket series has ' \
+           'application="inventory"' in text, text
+    assert "key metrics that cannot be read: p99_latency_ms" in text
+    # Its requests and errors are read all the same.
+    assert "error_rate: 1 series" in text and "availability [" not in text, text
 
 
 def _stabmon(*args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,8 @@ grid and windows that are whole multiples of it need no extrapolation.
 
 Planted pitfalls, by stack:
 
-- micrometer: ``uri="/actuator/prometheus"`` (Prometheus's own scrapes),
+- micrometer: ``uri="/actuator/prometheus"`` (Prometheus's own scrapes), an app
+  (``inventory``) left without percentiles-histogram (no ``_bucket`` series),
   ``uri="UNKNOWN"`` 404s (kept: a filter's 500 lands there too), a restart on
   day 5 that resets every counter, ``_max`` gauges.
 - istio: every request to ``checkout``/``payments`` reported a second time by
@@ -66,6 +67,8 @@ DECOY_NAMESPACE = "staging"
 HEALTHY = "checkout"
 INCIDENT = "payments"
 SERVICES = (HEALTHY, INCIDENT)
+#: A Spring Boot app without percentiles-histogram (micrometer only): no buckets, so no p95/p99.
+NO_BUCKETS = "inventory"
 INCIDENT_DAYS = frozenset({3, 4})
 STACKS = ("micrometer", "istio", "ingress-nginx", "kubernetes")
 MICROMETER_RESTART_DAY = 5
@@ -111,7 +114,7 @@ def traffic(service: str, day: int, namespace: str = NAMESPACE) -> Traffic:
         return _DECOY
     if service == INCIDENT and day in INCIDENT_DAYS:
         return _STORM
-    return _CALM[service]
+    return _CALM.get(service, _CALM[HEALTHY])
 
 
 #: Per container: (CPU cores used, CPU limit cores, working set bytes, memory limit bytes); None: no limit.
@@ -171,6 +174,7 @@ class Stream:
     namespace: str = NAMESPACE
     latency_scale: float = 1.0
     reset_day: int | None = None
+    buckets: bool = True
 
     def masses(self, day: int) -> tuple[tuple[float, int], ...]:
         return tuple((latency * self.latency_scale, n)
@@ -255,7 +259,7 @@ def _write_histogram(families: dict[str, Family], name: str, stream: Stream, bou
                      unit: float, base: float) -> None:
     """``name``_bucket/_count/_sum of one stream; ``unit`` converts seconds to the histogram's unit."""
     fam = families[name]
-    for bound in [*bounds, float("inf")]:
+    for bound in [*bounds, float("inf")] if stream.buckets else []:
         def per_step(i: int, bound: float = bound) -> float:
             return sum(n for lat, n in stream.masses(step_day(i)) if lat * unit <= bound)
         le = "+Inf" if bound == float("inf") else _fmt(bound)
@@ -294,6 +298,14 @@ def micrometer_streams() -> list[Stream]:
             labels = {**target, "error": "none", "exception": "none", "method": "GET", "outcome": "SUCCESS",
                       "status": "200", "uri": "/actuator/prometheus"}
             out.append(_ScrapeStream("micrometer", service, "ok", labels, counted=False, reset_day=reset))
+    # An app left with Spring Boot's default: no percentiles-histogram, so _count and _sum only.
+    target = {"application": NO_BUCKETS, "container": NO_BUCKETS, "endpoint": "http", "instance": "10.0.1.30:8080",
+              "job": NO_BUCKETS, "namespace": NAMESPACE, "pod": f"{NO_BUCKETS}-6f5d4c7b8-m9n8p",
+              "service": NO_BUCKETS}
+    for outcome, status, result in (("ok", "200", "SUCCESS"), ("errors", "500", "SERVER_ERROR")):
+        labels = {**target, "error": "none", "exception": "none", "method": "GET", "outcome": result,
+                  "status": status, "uri": "/api/stock"}
+        out.append(Stream("micrometer", NO_BUCKETS, outcome, labels, buckets=False))
     return out
 
 
