@@ -362,7 +362,7 @@ def nginx_streams() -> list[Stream]:
         for service, namespace in ((HEALTHY, NAMESPACE), (INCIDENT, NAMESPACE), (HEALTHY, DECOY_NAMESPACE)):
             decoy = namespace == DECOY_NAMESPACE
             for outcome, status in codes.items():
-                if (decoy or k == 1) and outcome not in ("ok", "errors") or (k == 1 and decoy):
+                if (decoy and k == 1) or (outcome not in ("ok", "errors") and (decoy or k == 1)):
                     continue
                 labels = {**target, "canary": "", "controller_class": "k8s.io/ingress-nginx",
                           "controller_namespace": "ingress-nginx", "controller_pod": controller,
