@@ -448,15 +448,15 @@ class QueryCatalogue:
                              f"({self.preset or 'the queries file'}), so it is withheld, never 0")
         return out
 
-    def scope_selector(self, scope: Scope, targets: Sequence[str] = ()) -> str:
+    def scope_selector(self, scope: Scope, targets: Sequence[str] = (), *, target: bool = True) -> str:
         """The matchers of one scope: the target (a batch regex in a fleet), the namespace, fixed, ``--selector``."""
         parts = []
-        if scope.service_matcher is not None and self.service is not None and self.label is None:
+        if target and scope.service_matcher is not None and self.service is not None and self.label is None:
             m = scope.service_matcher
             parts.append(Matcher(m.name, m.op, m.value.replace("{service}", regex_escape(self.service))).render())
-        elif self.label is not None:
+        elif target and self.label is not None:
             parts.append(Matcher(scope.service_label, "=~", "|".join(regex_escape(t) for t in targets)).render())
-        elif self.service is not None:
+        elif target and self.service is not None:
             parts.append(Matcher(scope.service_label, "=", self.service).render())
         if self.namespace is not None and scope.namespace_label:
             parts.append(Matcher(scope.namespace_label, "=", self.namespace).render())
@@ -469,11 +469,7 @@ class QueryCatalogue:
     def selector(self) -> str:
         """The run's matchers as ``run.json`` records them: the request queries' for one target,
         the matchers besides the target label's in a fleet (``--selector``, ``--namespace``)."""
-        scope = self.scope("availability")
-        if self.label is not None:
-            scope = Scope(self.label, scope.namespace_label)
-            return self.scope_selector(scope, ())[len(Matcher(self.label, "=~", "").render()):].lstrip(",")
-        return self.scope_selector(scope)
+        return self.scope_selector(self.scope("availability"), target=self.label is None)
 
     def target_selector(self, targets: Sequence[str] = ()) -> str:
         """The matchers of a batch of targets (regex- then PromQL-escaped) plus the run's own."""

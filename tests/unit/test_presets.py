@@ -357,3 +357,33 @@ def test_the_old_otel_conventions_file_in_the_docs_reads_milliseconds_as_they_ar
     assert "http_server_request_duration_seconds_bucket" not in c.families
     assert c.families["http_server_duration_milliseconds_bucket"] == (
         "p95_latency_ms", "p99_latency_ms", "day_p95_latency_ms", "day_p99_latency_ms")
+
+
+def test_a_folder_is_resumed_only_with_its_own_preset(tmp_path):
+    from dataclasses import replace
+
+    from stabmon import store
+    from stabmon.collect.prom import ConnectionSettings
+    from stabmon.collect.run import RunOptions, check_resume, run_info
+    from stabmon.collect.window import make_window
+
+    window = make_window(AT, 1.0, 30.0)
+    connection = ConnectionSettings.from_env("http://127.0.0.1:9", env={})
+    opts = RunOptions(out_dir=tmp_path, window=window, connection=connection,
+                      catalogue=build_catalogue(service="checkout", preset="fastapi,process", cpu_limit=1),
+                      service="checkout")
+    info = run_info(opts)
+    assert info["preset"] == "fastapi,process"
+    store.write_json_atomic(tmp_path / store.RUN_FILE, info)
+    check_resume(opts)  # the same run: resumed
+    other = replace(opts, catalogue=build_catalogue(service="checkout", preset="otel,process", cpu_limit=1))
+    with pytest.raises(InputError, match="holds a run with --preset fastapi,process; use another --output"):
+        check_resume(other)
+    # A run.json from before presets read prometheus,cadvisor: resumed without --preset, refused with another.
+    del info["preset"]
+    store.write_json_atomic(tmp_path / store.RUN_FILE, info)
+    plain = replace(opts, catalogue=build_catalogue(service="checkout"))
+    with pytest.raises(InputError, match="--output .* holds a run for another selector"):
+        check_resume(plain)  # job="checkout" was recorded; the default reads service="checkout"
+    with pytest.raises(InputError, match="--preset prometheus,cadvisor"):
+        check_resume(other)
