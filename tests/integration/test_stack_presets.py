@@ -44,7 +44,8 @@ HAND_REQUESTS = {
                   'uri!="/actuator/prometheus"{extra}}}',
     "istio": 'istio_requests_total{{reporter="destination",destination_workload="{service}",'
              'destination_workload_namespace="{ns}"{extra}}}',
-    "ingress-nginx": 'nginx_ingress_controller_requests{{exported_service="{service}",exported_namespace="{ns}"{extra}}}',
+    "ingress-nginx": 'nginx_ingress_controller_requests{{exported_service="{service}",'
+                     'exported_namespace="{ns}"{extra}}}',
 }
 HAND_BUCKETS = {
     "micrometer": ('http_server_requests_seconds_bucket{{application="{service}",namespace="{ns}",'
@@ -236,7 +237,8 @@ def test_check_names_the_missing_buckets_of_an_app_without_percentiles_histogram
 
 
 def _stabmon(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("stabmon")), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([str(Path(sys.executable).with_name("stabmon")), *args], capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.mark.parametrize("service,verdict,code", [(weeks.HEALTHY, "pass", 0), (weeks.INCIDENT, "rollback", 2)])

@@ -351,7 +351,8 @@ def istio_streams() -> list[Stream]:
 
 
 def nginx_streams() -> list[Stream]:
-    """ingress-nginx's ``nginx_ingress_controller_requests`` / ``..._request_duration_seconds``, ServiceMonitor-scraped."""
+    """ingress-nginx's ``nginx_ingress_controller_requests`` / ``..._request_duration_seconds``, as stored
+    after a ServiceMonitor's scrape."""
     out = []
     codes = {"ok": "200", "errors": "500", "not_found": "404", "gone": "499"}
     for k, controller in enumerate(("ingress-nginx-controller-6b7f9d4c8-bcdfg",
@@ -366,7 +367,8 @@ def nginx_streams() -> list[Stream]:
                     continue
                 labels = {**target, "canary": "", "controller_class": "k8s.io/ingress-nginx",
                           "controller_namespace": "ingress-nginx", "controller_pod": controller,
-                          "exported_namespace": namespace, "exported_service": service, "host": f"{namespace}.example.com",
+                          "exported_namespace": namespace, "exported_service": service,
+                          "host": f"{namespace}.example.com",
                           "ingress": service, "method": "GET", "path": f"/{service}", "status": status}
                 out.append(Stream("ingress-nginx", service, outcome, labels, counted=not decoy, namespace=namespace))
     return out

@@ -45,7 +45,8 @@ def test_micrometer_for_one_service_in_a_namespace():
         f"1000 * histogram_quantile(0.99, sum by (le) (rate(http_server_requests_seconds_bucket{{{sel}}}[30m])))")
     assert c.expression("day_p95_latency_ms") == (
         f"1000 * histogram_quantile(0.95, sum by (le) (increase(http_server_requests_seconds_bucket{{{sel}}}[24h])))")
-    assert c.expression("alerts") == 'max_over_time(ALERTS{alertstate="firing",service="checkout",namespace="shop"}[30m])'
+    assert c.expression("alerts") == (
+        'max_over_time(ALERTS{alertstate="firing",service="checkout",namespace="shop"}[30m])')
 
 
 def test_istio_reads_the_destination_reporter_in_milliseconds():
