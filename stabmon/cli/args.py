@@ -1,11 +1,12 @@
-"""Flag values parsed once: positive numbers and the settings file."""
+"""Flag values parsed once: positive numbers, sizes and cores, the preset flags and the settings file."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -57,3 +58,58 @@ def load_settings_file(path: str | None) -> Settings:
         return Settings.from_mapping(data)
     except InputError as exc:
         raise InputError(f"settings file {path}: {exc}") from None
+
+
+# Kubernetes quantity suffixes: decimal (k, M, G, T, P, E) and binary (Ki, Mi, Gi, Ti, Pi, Ei).
+_BYTE_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6,
+               "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6}
+_QUANTITY = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*")
+
+
+def byte_size(text: str) -> float:
+    """An argparse ``type`` for ``--memory-limit``: bytes, or a Kubernetes quantity (``512Mi``, ``1G``, ``1.5Gi``)."""
+    match = _QUANTITY.fullmatch(text)
+    unit = match.group(2) if match else None
+    if unit is not None and unit.endswith("B") and unit != "B":
+        unit = unit[:-1]  # 512MiB, 1GB: the B is the unit itself
+    if match is None or (unit not in _BYTE_UNITS and unit != "B"):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (bytes, or e.g. 512Mi, 1G, 1.5Gi)")
+    value = float(match.group(1)) * _BYTE_UNITS.get(unit if unit != "B" else "", 1)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 bytes, got {text!r}")
+    return value
+
+
+def cpu_cores(text: str) -> float:
+    """An argparse ``type`` for ``--cpu-limit``: cores (``0.5``, ``2``) or millicores (``500m``)."""
+    match = _QUANTITY.fullmatch(text)
+    if match is None or match.group(2) not in ("", "m"):
+        raise argparse.ArgumentTypeError(f"not a number of cores: {text!r} (e.g. 0.5, 2 or 500m)")
+    value = float(match.group(1)) / (1000.0 if match.group(2) == "m" else 1.0)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 cores, got {text!r}")
+    return value
+
+
+def add_preset_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--preset``, ``--namespace``, ``--cpu-limit``, ``--memory-limit`` (monitor, baseline, check).
+
+    See docs/presets.md.
+    """
+    parser.add_argument("--preset", metavar="HTTP[,RESOURCES]", default=None,
+                        help="shipped query files for the stack, e.g. fastapi,process (default prometheus,cadvisor; "
+                        "--queries overrides single expressions on top)")
+    parser.add_argument("--namespace", metavar="NS", default=None,
+                        help="the service's namespace: matches the preset's namespace label and namespace=\"NS\" "
+                        "on ALERTS")
+    parser.add_argument("--cpu-limit", metavar="CORES", type=cpu_cores, default=None,
+                        help="CPU limit for presets that read no limit series (process): cores or millicores, "
+                        "e.g. 0.5 or 500m")
+    parser.add_argument("--memory-limit", metavar="BYTES", type=byte_size, default=None,
+                        help="memory limit for presets that read no limit series (process): bytes or e.g. 512Mi, 1G")
+
+
+def preset_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`~stabmon.collect.queries.build_catalogue` arguments of :func:`add_preset_arguments`' flags."""
+    return {"preset": args.preset, "namespace": args.namespace, "cpu_limit": args.cpu_limit,
+            "memory_limit": args.memory_limit}

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from stabmon import store
-from stabmon.cli.args import positive
+from stabmon.cli.args import positive, preset_inputs
 from stabmon.cli.monitor import add_target_arguments
 from stabmon.collect.capture import capture_baseline
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient
@@ -46,7 +46,8 @@ def run_baseline_command(args: argparse.Namespace) -> int:
         raise InputError(f"--end: the window must be in the past (ends {format_time(end)})")
     check_interval(args.interval)
     catalogue = build_catalogue(service=args.service, selector=args.selector,
-                                interval_seconds=args.interval * 60.0, queries_file=args.queries)
+                                interval_seconds=args.interval * 60.0, queries_file=args.queries,
+                                **preset_inputs(args))
     connection = ConnectionSettings.from_env(args.prometheus_url)
     with PrometheusClient(connection) as client:
         baseline = capture_baseline(client, catalogue, start, end, args.interval, service=args.service)

@@ -2,7 +2,8 @@
 
 One line per metric (expression, series, a recent value, coverage over
 ``--start/--duration``) and one per finding; exit 0 when every key metric
-(availability, error rate, p99 latency) can be read, 1 otherwise.
+(availability, error rate, p99 latency) can be read, 1 otherwise. With
+``--print`` it only prints the rendered PromQL of every query (no server).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
-from stabmon.cli.args import positive
+from stabmon.cli.args import positive, preset_inputs
 from stabmon.cli.monitor import DEFAULT_INTERVAL_MINUTES, add_target_arguments
 from stabmon.collect.check import check_target
 from stabmon.collect.prom import ConnectionSettings, PrometheusClient, public_url
-from stabmon.collect.queries import build_catalogue
+from stabmon.collect.queries import QUERY_NAMES, QueryCatalogue, build_catalogue
 from stabmon.collect.window import check_interval, make_window, parse_start
 from stabmon.core.errors import InputError
 
@@ -28,6 +29,18 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --start: the window's length in hours")
     parser.add_argument("--interval", metavar="MINUTES", type=positive(float), default=DEFAULT_INTERVAL_MINUTES,
                         help=f"minutes between snapshots, the queries' [w] (default {DEFAULT_INTERVAL_MINUTES:g})")
+    parser.add_argument("--print", action="store_true", dest="print_only",
+                        help="print the rendered PromQL of every query and exit 0 (asks no server)")
+
+
+def print_catalogue(catalogue: QueryCatalogue) -> None:
+    """The presets, then ``NAME: PROMQL`` for every query (a withheld one says why)."""
+    print(f"preset: {catalogue.preset}")
+    withheld = catalogue.withheld
+    for name in QUERY_NAMES:
+        print(f"{name}: {catalogue.expression(name)}")
+        if name in withheld:
+            print(f"  withheld: {withheld[name]}")
 
 
 def run_check_command(args: argparse.Namespace) -> int:
@@ -44,7 +57,10 @@ def run_check_command(args: argparse.Namespace) -> int:
             raise InputError(f"--start: {args.start} is in the future: no data to check yet")
         at = min(now, window.end)
     catalogue = build_catalogue(service=args.service, selector=args.selector, interval_seconds=interval_seconds,
-                                queries_file=args.queries)
+                                queries_file=args.queries, **preset_inputs(args))
+    if args.print_only:
+        print_catalogue(catalogue)
+        return 0
     connection = ConnectionSettings.from_env(args.prometheus_url)
     with PrometheusClient(connection) as client:
         client.check()

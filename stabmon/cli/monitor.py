@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from stabmon import store
-from stabmon.cli.args import positive
+from stabmon.cli.args import add_preset_arguments, positive, preset_inputs
 from stabmon.cli.gate import add_gate_argument, folder_verdict, gate_exit
 from stabmon.cli.report import render_folder
 from stabmon.collect.prom import ConnectionSettings
-from stabmon.collect.queries import build_catalogue, check_label_name
+from stabmon.collect.queries import build_catalogue
 from stabmon.collect.run import RunOptions, monitor
 from stabmon.collect.targets import parse_service_list, parse_shard
 from stabmon.collect.window import make_window, parse_start
@@ -46,7 +46,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     who.add_argument("--selector", metavar="MATCHERS", default=None,
                      help='any PromQL matcher list instead of --service, e.g. job="api",env="prod"')
     parser.add_argument("--queries", metavar="FILE", default=None,
-                        help="YAML file overriding expressions by metric name (placeholders {sel}, [w], [d], {by})")
+                        help="YAML file overriding expressions by metric name (placeholders {sel}, [w], [d], {by}; "
+                        "docs/presets.md)")
+    add_preset_arguments(parser)
 
 
 def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +81,8 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     choose.add_argument("--all-services", action="store_true",
                         help="judge every value of the service label with data in the window")
     group.add_argument("--service-label", metavar="NAME", default=None,
-                       help=f"label that names the service (default {DEFAULT_SERVICE_LABEL})")
+                       help="label that names the service (default: the preset's service label, "
+                       f"{DEFAULT_SERVICE_LABEL} for prometheus)")
     group.add_argument("--shard", metavar="I/N", default=None,
                        help="take only part I of N of the services (stable hash of the name); merge the shards' "
                        "folders with 'stabmon analyze --input DIR'")
@@ -177,14 +180,13 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
     interval_seconds = window.interval_minutes * 60.0
     connection = ConnectionSettings.from_env(args.prometheus_url)
     if not fleet:
-        catalogue = build_catalogue(service=args.service, selector=args.selector,
-                                    interval_seconds=interval_seconds, queries_file=args.queries)
+        catalogue = build_catalogue(service=args.service, selector=args.selector, interval_seconds=interval_seconds,
+                                    queries_file=args.queries, **preset_inputs(args))
         return RunOptions(out_dir=out_dir, window=window, catalogue=catalogue, connection=connection,
                           baseline=load_baseline(args.baseline), service=args.service, selector=args.selector,
                           jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded))
-    label = check_label_name(args.service_label or DEFAULT_SERVICE_LABEL)
-    catalogue = build_catalogue(selector=args.selector, interval_seconds=interval_seconds,
-                                queries_file=args.queries, label=label)
+    catalogue = build_catalogue(selector=args.selector, interval_seconds=interval_seconds, queries_file=args.queries,
+                                label=args.service_label, fleet=True, **preset_inputs(args))
     baseline_path = Path(args.baseline)
     if not baseline_path.exists():
         raise BaselineError(f"baseline file or folder not found: {baseline_path}")

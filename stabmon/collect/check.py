@@ -23,7 +23,13 @@ And, whatever the expression returns:
 - ``quantile_pinned`` / ``quantile_interpolated``: a p95/p99 equal to a
   bucket bound, or inside a bucket so wide the value says little;
 - ``not_a_counter``: ``rate()``/``increase()`` of a series whose metadata type
-  is not a counter (or, without metadata, whose name is not a counter's).
+  is not a counter (or, without metadata, whose name is not a counter's);
+- ``limit_absent``: the query divides by ``--cpu-limit``/``--memory-limit``
+  and the flag was not given: withheld (recorded missing), never 0.
+
+Before the metrics, each metric family the presets name (``families``) is
+looked up: a family with no series at all is one line naming it and the
+queries it withholds ("family X not found: p95_latency_ms, ... withheld").
 
 Selectors are found by a small scan of ``name{matchers}`` in the rendered
 PromQL, enough for the catalogue's templates; it is not a PromQL parser.
@@ -49,7 +55,7 @@ KEY_METRICS: tuple[str, ...] = ("availability", "error_rate", "p99_latency_ms")
 #: Metrics whose zero depends on the error matcher's label being there.
 ERROR_METRICS: tuple[str, ...] = ("availability", "error_rate", "errors")
 #: Finding codes that make a metric's figures untrustworthy: monitor records them as missing.
-WITHHOLD_CODES: frozenset[str] = frozenset({"error_label_absent"})
+WITHHOLD_CODES: frozenset[str] = frozenset({"error_label_absent", "limit_absent"})
 ERROR, WARNING = "error", "warning"
 #: How far back the metadata API is searched when no window says where the data is.
 LOOKBACK_SECONDS = 3600.0
@@ -133,6 +139,8 @@ class CheckReport:
     target: str
     at: datetime
     metrics: list[MetricCheck]
+    #: Metric families with no series at all, each with the queries that need it.
+    missing_families: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -151,6 +159,7 @@ class CheckReport:
     def lines(self) -> list[str]:
         """One line per metric and per finding, then the outcome."""
         out = [f"check of {self.target} at {format_time(self.at)}"]
+        out.extend(f"family {family} not found: {', '.join(names)} withheld" for family, names in self.missing_families)
         for metric in self.metrics:
             out.append(metric.line())
             out.extend(f.line() for f in metric.findings)
@@ -338,6 +347,10 @@ class Preflight:
                 except PrometheusError:  # a server without the metadata API: judge by the name
                     self._cache[key] = []
         return self._cache[key]
+
+    def family_exists(self, family: str) -> bool:
+        """Whether the metric family has any series in the lookback (whatever its labels)."""
+        return bool(self._ask("labels", family))
 
     # -- why nothing matched ---------------------------------------------------
 
@@ -542,8 +555,16 @@ def check_target(client: MetadataClient, catalogue: QueryCatalogue, *, at: datet
         start = min(start, window.start)
     step = window.interval_minutes * 60.0 if window is not None else catalogue.interval_seconds
     preflight = Preflight(client, at=at, start=start, settings=settings)
-    metrics = [preflight.metric(name, catalogue.expression(name), step_seconds=step,
-                                window=window if coverage else None)
-               for name in SNAPSHOT_QUERIES]
+    withheld = catalogue.withheld
+    metrics = []
+    for name in SNAPSHOT_QUERIES:
+        if name in withheld:
+            metrics.append(MetricCheck(name, catalogue.expression(name),
+                                       findings=[Finding(name, ERROR, "limit_absent", withheld[name])]))
+            continue
+        metrics.append(preflight.metric(name, catalogue.expression(name), step_seconds=step,
+                                        window=window if coverage else None))
+    missing = [(family, names) for family, names in catalogue.families.items()
+               if not preflight.family_exists(family)]
     who = target or catalogue.selector or "every series (no selector)"
-    return CheckReport(target=who, at=at, metrics=metrics)
+    return CheckReport(target=who, at=at, metrics=metrics, missing_families=missing)

@@ -201,6 +201,7 @@ def run_info(options: RunOptions, target: Target | None = None) -> dict[str, Any
         "source": "prometheus",
         "prometheus_url": public_url(options.connection.url),
         "baseline": baseline.to_dict() if baseline is not None else None,
+        "preset": catalogue.preset,
         "queries": catalogue.snapshot_expressions(),
         "release": options.release,
     }
@@ -218,6 +219,7 @@ def fleet_run_info(options: RunOptions, services: list[str]) -> dict[str, Any]:
         "source": "prometheus",
         "prometheus_url": public_url(options.connection.url),
         "baseline": str(options.baseline_path) if options.baseline_path else None,
+        "preset": options.catalogue.preset,
         "queries": options.catalogue.templates,
         "release": options.release,
     }
@@ -243,6 +245,11 @@ def check_resume(options: RunOptions) -> None:
             f"({format_time(recorded.start)}, {recorded.duration_hours:g} h every "
             f"{recorded.interval_minutes:g} min); use another --output or the same --start/--duration/--interval"
         )
+    # A run.json written before presets read prometheus,cadvisor.
+    recorded_preset = recorded_info.get("preset") or "prometheus,cadvisor"
+    if recorded_preset != options.catalogue.preset:
+        raise InputError(f"--output {out_dir} holds a run with --preset {recorded_preset}; use another --output "
+                         "or the same --preset")
     if not options.fleet:
         if (recorded_info.get("selector") or "") != options.catalogue.selector:
             raise InputError(f"--output {out_dir} holds a run for another selector "

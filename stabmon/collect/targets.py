@@ -27,9 +27,6 @@ from stabmon.core.model import Window
 MAX_REGEX_CHARS = 2500
 #: Most targets in one request (bounds the answer's size and the server's work).
 MAX_BATCH_SERVICES = 400
-#: Metrics that a discovered service may have (``--all-services``).
-DISCOVERY_METRICS = ("http_requests_total", "http_request_duration_seconds_bucket",
-                     "container_cpu_usage_seconds_total", "container_memory_working_set_bytes")
 
 
 def parse_service_list(text: str) -> list[str]:
@@ -102,8 +99,8 @@ def discover_services(client: PrometheusClient, catalogue: QueryCatalogue, windo
                       now: datetime | None = None) -> list[str]:
     """Every value of the target label with series in the window (``--all-services``), sorted.
 
-    One request to the label-values API, with a match per golden-signal metric
-    (and the ``--selector`` matchers).
+    One request to the label-values API, with a match per metric family of
+    the presets that carries the label (and the ``--selector`` matchers).
 
     Raises
     ------
@@ -115,6 +112,6 @@ def discover_services(client: PrometheusClient, catalogue: QueryCatalogue, windo
     if end < window.start:
         end = window.start
     inner = f'{label}!=""' + (f",{catalogue.selector}" if catalogue.selector else "")
-    matchers = [f"{metric}{{{inner}}}" for metric in DISCOVERY_METRICS]
+    matchers = [f"{metric}{{{inner}}}" for metric in catalogue.discovery_metrics]
     names = client.label_values(label, matchers, window.start - window.interval, end)
     return sorted({n for n in names if n})

@@ -43,12 +43,10 @@ groups:
 """
 
 
-def create_app() -> Any:
-    """The FastAPI checkout service (uvicorn ``--factory``)."""
-    from fastapi import FastAPI, Response
-    from prometheus_fastapi_instrumentator import Instrumentator
+def add_checkout_routes(app: Any) -> None:
+    """``/checkout`` (200, or 500 for a set share of requests, after a set delay) and ``/admin/mode``."""
+    from fastapi import Response
 
-    app = FastAPI()
     state = {"error_every": 0, "delay_ms": 0.0, "count": 0}
     lock = threading.Lock()
 
@@ -70,6 +68,14 @@ def create_app() -> Any:
         state["delay_ms"] = delay_ms
         return {"error_percent": error_percent, "delay_ms": delay_ms}
 
+
+def create_app() -> Any:
+    """The FastAPI checkout service (uvicorn ``--factory``)."""
+    from fastapi import FastAPI
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    app = FastAPI()
+    add_checkout_routes(app)
     Instrumentator(excluded_handlers=["/metrics", "/admin/mode"]).instrument(app).expose(app)
     return app
 
@@ -82,6 +88,8 @@ class CheckoutApp(_LoopbackServer):
 
     binary_name = "checkout-app"
     ready_path = "/metrics"
+    #: The uvicorn ``--factory`` that builds the app.
+    factory = "support.apps:create_app"
 
     def __init__(self, log_dir: Path, port: int | None = None) -> None:
         super().__init__(Path(log_dir) / "checkout-app", port=port, binary_path=sys.executable)
@@ -92,7 +100,7 @@ class CheckoutApp(_LoopbackServer):
 
     def command(self) -> list[str]:
         tests = Path(__file__).resolve().parent.parent
-        return [self.binary, "-m", "uvicorn", "--factory", "support.apps:create_app", "--app-dir", str(tests),
+        return [self.binary, "-m", "uvicorn", "--factory", self.factory, "--app-dir", str(tests),
                 "--host", LOOPBACK, "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
 
     def set_mode(self, *, error_percent: float = 0.0, delay_ms: float = 0.0) -> None:

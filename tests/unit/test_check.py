@@ -313,7 +313,7 @@ def test_findings_round_trip_and_print_one_line_each():
     for finding in report.findings:
         assert Finding.from_dict(finding.to_dict()) == finding
     lines = report.lines()
-    assert len(lines) == 1 + len(report.metrics) + len(report.findings) + 1
+    assert len(lines) == 1 + len(report.missing_families) + len(report.metrics) + len(report.findings) + 1
     assert all("\n" not in line for line in lines)
 
 
