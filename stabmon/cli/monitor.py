@@ -42,7 +42,8 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Prometheus (or compatible) base URL (default: $STABMON_PROMETHEUS_URL, "
                         "else http://localhost:9090); credentials come only from the environment")
     who = parser.add_mutually_exclusive_group()
-    who.add_argument("--service", metavar="NAME", default=None, help='the service: matches service="NAME"')
+    who.add_argument("--service", metavar="NAME", default=None, help='the service: matches the preset\'s service label (service="NAME" by default, job for '
+                     'fastapi, otel, process)')
     who.add_argument("--selector", metavar="MATCHERS", default=None,
                      help='any PromQL matcher list instead of --service, e.g. job="api",env="prod"')
     parser.add_argument("--queries", metavar="FILE", default=None,

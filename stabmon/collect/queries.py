@@ -51,7 +51,6 @@ from stabmon.collect.preset import (
 from stabmon.core.errors import InputError
 from stabmon.core.model import METRIC_FIELDS
 
-__all__ = ["QUERY_NAMES", "check_label_name"]
 
 def default_templates(label: str | None = None) -> dict[str, str]:
     """The default expressions (docs/contract.md §2.2), keyed by query name: the presets
