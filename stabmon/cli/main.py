@@ -85,7 +85,7 @@ def _unknown_flags(parser: ArgumentParser, tokens: Sequence[str]) -> list[str]:
             continue
         if not name.startswith("--") and name[:2] in known and "-" + name not in longs:
             continue  # -j4; but -output is --output with a dash missing, not -o utput
-        close = difflib.get_close_matches(name, longs, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, longs, n=1, cutoff=0.75)
         found.append(f"{name} (did you mean {close[0]}?)" if close else name)
     return found
 
