@@ -103,7 +103,7 @@ def test_controls_each_check_can_fail(browser, tmp_path: Path):
     assert report.console_errors == ["console.error: boom"] and report.dialogs == ["ran"]
 
 
-def test_every_rendered_report_opens_offline(browser, rendered_run, tmp_path: Path):
+def test_every_rendered_report_opens_offline(rendered_run, browser, tmp_path: Path):
     folder, result = rendered_run
     pages = sorted(p for p in result.files if p.suffix == ".html")
     assert len(pages) == 9  # seven days, the weekly summary, the retrospective

@@ -266,6 +266,7 @@ CONDA_FORGE_NAMES = {
     "pyyaml": "pyyaml",
     "scipy": "scipy",
     "tqdm": "tqdm",
+    "psutil": "psutil",
     "pytest": "pytest",
     "nbmake": "nbmake",
     "hypothesis": "hypothesis",
