@@ -32,10 +32,12 @@ OFFLINE_TEMPLATE = """\
 {%- endblock footer -%}
 """
 
-#: Which representation of an output is shown, best first: nbconvert's HTML
-#: order without ``application/javascript`` and the widget view (both need a script).
+#: Which representation of an output is shown, best first: nbconvert's default
+#: order, pinned here because it holds neither ``application/javascript`` nor
+#: the widget view (both need a script), whatever a later nbconvert adds.
 DISPLAY_PRIORITY = [
-    "text/html", "image/svg+xml", "image/png", "image/jpeg", "text/markdown", "text/latex", "text/plain",
+    "text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg", "text/markdown",
+    "text/plain",
 ]
 
 #: An element attribute that makes a browser fetch something when the page loads.
