@@ -52,8 +52,16 @@ test: install-dev system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest --nbmake tests stabmon/notebooks
 
+# JupyterLab on 127.0.0.1 only (a token guards it); as root, in a container,
+# JupyterLab refuses to start without --allow-root, and there is no browser to
+# open: it prints the address to open instead. LAB_PORT picks the port.
+LAB_PORT  ?= 8888
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	$(if $(filter 0,$(shell id -u)),--allow-root --no-browser)
+
 lab: install-dev
-	$(BIN)/jupyter lab stabmon/notebooks/
+	@echo "JupyterLab on stabmon/notebooks/: open the http://127.0.0.1:... URL it prints below (Ctrl-C stops it)"
+	$(BIN)/jupyter lab $(LAB_FLAGS) stabmon/notebooks/
 
 bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/run_all.py

@@ -11,6 +11,8 @@ from stabmon.cli.monitor import add_release_arguments, release_info
 from stabmon.cli.report import render_folder
 from stabmon.core.durations import format_duration
 from stabmon.core.errors import InputError
+from stabmon.demo.folder import check_demo_folder, prepare_demo_folder
+from stabmon.store.lock import run_lock
 
 DEFAULT_DEMO_OUTPUT = "outputs/demo"
 DEFAULT_SCENARIO = "incident"
@@ -35,6 +37,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=positive(float), default=DEFAULT_INTERVAL_MINUTES, metavar="MINUTES",
                         help=f"minutes between snapshots (default: {DEFAULT_INTERVAL_MINUTES:g})")
     parser.add_argument("--no-report", action="store_true", help="skip rendering the notebooks")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a folder that holds a run other than an earlier demo (its run files "
+                        "are replaced); an earlier demo is replaced without it")
     parser.add_argument("--jobs", type=positive(int), default=2, help="notebooks rendered in parallel (default: 2)")
     add_release_arguments(parser, defaults=DEMO_RELEASE)
 
@@ -55,12 +60,16 @@ def run_demo(args: argparse.Namespace) -> int:
         raise InputError(f"--interval {args.interval:g}: use a whole multiple of 15 seconds (0.25 minutes)")
     if args.interval / 60.0 > args.duration:
         raise InputError(f"--interval {args.interval:g} min is longer than --duration {args.duration:g} h")
-    try:
-        result = run_demo_week(out, scenario=args.scenario, seed=args.seed, duration_hours=args.duration,
-                               interval_minutes=args.interval, scrape_seconds=scrape,
-                               release=release_info(args))
-    except ValueError as error:  # the generator's window checks, e.g. a duration not a whole number of intervals
-        raise InputError(f"--duration {args.duration:g} --interval {args.interval:g}: {error}") from None
+    release = release_info(args)
+    check_demo_folder(out, force=args.force)  # before the lock file is made in it
+    with run_lock(out):
+        # An earlier demo's reports and day files would sit beside the new week's.
+        prepare_demo_folder(out, force=args.force)
+        try:
+            result = run_demo_week(out, scenario=args.scenario, seed=args.seed, duration_hours=args.duration,
+                                   interval_minutes=args.interval, scrape_seconds=scrape, release=release)
+        except ValueError as error:  # the generator's window checks, e.g. a duration not a whole number of intervals
+            raise InputError(f"--duration {args.duration:g} --interval {args.interval:g}: {error}") from None
     weekly = result.weekly
     print(f"demo ({args.scenario}, {format_duration(args.duration)}): {weekly['total_snapshots']} snapshots, {len(result.daily)} daily summaries in {out}")
     print(f"stability score {weekly['stability_score']} grade {weekly['stability_grade']}; "

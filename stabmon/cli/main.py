@@ -7,7 +7,9 @@ line on stderr, no traceback for an expected error), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import re
 import sys
 from typing import Sequence
 
@@ -49,8 +51,68 @@ def setup_logging(verbose: bool) -> None:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that exits 1 with one line (the contract has no exit code 2)."""
 
+    #: The subcommands' parsers, by name (set on the top-level parser by :func:`build_parser`).
+    commands: dict[str, "ArgumentParser"]
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(1, f"stabmon: error: {message} (see {self.prog} --help)\n")
+
+    def flags(self) -> list[str]:
+        """Every option string this parser accepts (``--output``, ``-o``, ...)."""
+        return [flag for action in self._actions for flag in action.option_strings]
+
+
+#: What argparse takes for a negative number (a value, not a flag).
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
+
+
+def _unknown_flags(parser: ArgumentParser, tokens: Sequence[str]) -> list[str]:
+    """Flags among ``tokens`` that ``parser`` does not know, each with a did-you-mean when one is close.
+
+    A unique prefix of a long flag is known (argparse accepts ``--out`` for
+    ``--output``), as is a short flag with its value attached (``-j4``).
+    """
+    known = parser.flags()
+    longs = [flag for flag in known if flag.startswith("--")]
+    found = []
+    for token in tokens:
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-" or _NEGATIVE_NUMBER.match(token):
+            continue
+        name = token.split("=", 1)[0]
+        if name in known or (name.startswith("--") and any(flag.startswith(name) for flag in longs)):
+            continue
+        if not name.startswith("--") and name[:2] in known and "-" + name not in longs:
+            continue  # -j4; but -output is --output with a dash missing, not -o utput
+        close = difflib.get_close_matches(name, longs, n=1, cutoff=0.75)
+        found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
+def check_arguments(parser: ArgumentParser, argv: Sequence[str]) -> None:
+    """Name an unknown command or a mistyped flag before argparse reports what follows from it.
+
+    Without this, ``stabmon report --inpt DIR`` says that ``--input`` is
+    missing rather than that ``--inpt`` is not a flag. Exits 1 with one line,
+    as every usage error does.
+    """
+    tokens = list(argv)
+    position = next((i for i, token in enumerate(tokens) if not token.startswith("-")), None)
+    if position is None:
+        return  # no command: argparse says so (or --help, --version)
+    unknown = _unknown_flags(parser, tokens[:position])
+    if unknown:
+        parser.error(f"unrecognized arguments: {', '.join(unknown)}")
+    command = tokens[position]
+    if command not in parser.commands:
+        close = difflib.get_close_matches(command, list(parser.commands), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else f" (choose from {', '.join(parser.commands)})"
+        parser.error(f"unknown command {command!r}{hint}")
+    subparser = parser.commands[command]
+    unknown = _unknown_flags(subparser, tokens[position + 1:])
+    if unknown:
+        subparser.error(f"unrecognized arguments: {', '.join(unknown)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,13 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="debug logging (credentials are redacted)")
         add_arguments(p)
         p.set_defaults(func=run)
+    parser.commands = dict(sub.choices)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stabmon`` console command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    check_arguments(parser, argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # positional leftovers: named by the subcommand that did not take them
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
     setup_logging(getattr(args, "verbose", False))
     try:
         code = args.func(args)

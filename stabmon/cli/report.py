@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 from stabmon import store
 from stabmon.cli.args import positive
@@ -35,10 +42,83 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         "this week with it, day by day (repeatable)")
 
 
+#: Signals that stop a rendering: Ctrl-C and a scheduler's stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The exit status of an interrupted command (docs/contract.md §5.3).
+INTERRUPTED_EXIT = 130
+
+
+def stop_kernels(reports_dir: Path | None = None) -> int:
+    """Kill every process this one started (the notebooks' kernels) and remove their leftovers; return how many.
+
+    Kernels run in their own sessions, so a terminal's Ctrl-C does not reach
+    them. Each one's connection file (``-f FILE`` on its command line) is
+    removed, as jupyter_client would at a clean shutdown, and so are the
+    scratch files of the notebooks that were running in ``reports_dir``.
+    """
+    import psutil  # ipykernel's dependency: only when a rendering is interrupted
+
+    children = psutil.Process().children(recursive=True)
+    leftovers: list[Path] = []
+    for child in children:
+        try:
+            command = child.cmdline()
+            child.kill()
+        except psutil.Error:
+            continue
+        if "-f" in command[:-1] and any("ipykernel" in part for part in command):
+            connection = Path(command[command.index("-f") + 1])
+            if connection.suffix == ".json":
+                leftovers.append(connection)
+    psutil.wait_procs(children, timeout=1.0)
+    if reports_dir is not None and reports_dir.is_dir():
+        leftovers += [p for p in reports_dir.iterdir() if p.name.startswith(".")
+                      and (p.name.endswith(".running.ipynb") or store.TEMP_RE.match(p.name))]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(children)
+
+
+@contextlib.contextmanager
+def interrupt_stops_kernels(reports_dir: Path) -> Iterator[None]:
+    """While rendering, Ctrl-C or SIGTERM kill the kernels and exit 130 at once, with one line.
+
+    The rendering threads wait on their kernels and would let a running
+    notebook finish (and start the queued ones) before an interrupt got
+    through; the handler does not wait: the files already written are whole
+    (every write is atomic), the partial ones are removed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        logging.disable(logging.CRITICAL)  # the rendering threads' "kernel died" lines are not news
+        stop_kernels(reports_dir)
+        sys.stdout.flush()
+        sys.stderr.write(("\n" if sys.stderr.isatty() else "") + "stabmon: interrupted\n")
+        sys.stderr.flush()
+        os._exit(INTERRUPTED_EXIT)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def render_folder(folder: Path, *, jobs: int = DEFAULT_JOBS, timeout: float = DEFAULT_CELL_TIMEOUT_SECONDS,
                   only: list[str] | None = None, all_services: bool = False, progress: bool = True,
                   previous_runs: list[str] | None = None) -> None:
     """Render a run folder or a fleet folder and print where the reports are."""
+    with interrupt_stops_kernels(Path(folder).resolve() / store.REPORTS_DIR):
+        _render_folder(folder, jobs=jobs, timeout=timeout, only=only, all_services=all_services,
+                       progress=progress, previous_runs=previous_runs)
+
+
+def _render_folder(folder: Path, *, jobs: int, timeout: float, only: list[str] | None, all_services: bool,
+                   progress: bool, previous_runs: list[str] | None) -> None:
     if is_fleet_folder(folder):
         rendered = render_fleet_reports(folder, all_services=all_services, jobs=jobs, timeout=timeout,
                                         progress=progress)

@@ -43,6 +43,7 @@ from stabmon import store
 from stabmon.store.fleet import merge_fleet
 from stabmon.core.errors import InputError, ReportError, StabmonError
 from stabmon.core.settings import Settings
+from stabmon.report import html_export
 
 log = logging.getLogger(__name__)
 
@@ -298,13 +299,8 @@ def _keep_partial(scratch: Path, failed: Path) -> Path | None:
 
 
 def export_html(nb: Any, title: str) -> str:
-    """Single-file HTML: code hidden, images embedded as ``data:`` URIs, no prompts."""
-    from nbconvert import HTMLExporter  # notebook stack: only when a report is exported
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            exclude_anchor_links=True, embed_images=True, log=_EXPORT_LOG)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return body
+    """Single-file HTML that opens offline (:mod:`stabmon.report.html_export`)."""
+    return html_export.export_html(nb, title, log=_EXPORT_LOG)
 
 
 def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]]:

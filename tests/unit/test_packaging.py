@@ -1,10 +1,9 @@
-"""Set-up files: environment.yml matches pyproject.toml, the layout exists, paths and the wheel need no checkout."""
+"""Set-up files: the layout exists, paths and the wheel need no checkout."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stabmon import store
 from stabmon.core import paths
@@ -21,24 +19,7 @@ from stabmon.core import paths
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
-
-
-def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r): r for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    assert "conda-forge" in env["channels"]
-    conda = [d for d in env["dependencies"] if isinstance(d, str)]
-    pip = [d for d in env["dependencies"] if isinstance(d, dict)][0]["pip"]
-    python = [d for d in conda if _name(d) == "python"]
-    assert python and re.fullmatch(r"python=3\.1[1-9]", python[0]), "Python must be pinned"
-    have = {_name(d): d.replace(" ", "") for d in conda if _name(d) not in ("python", "pip")}
-    assert set(have) == set(wanted), f"only in pyproject: {set(wanted) - set(have)}; only in env: {set(have) - set(wanted)}"
-    for name, requirement in wanted.items():
-        assert have[name] == requirement.replace(" ", ""), f"{name}: {have[name]} vs {requirement}"
-    assert "-e ." in pip
+# environment.yml against pyproject.toml: tests/unit/test_first_hour.py (conda-forge names).
 
 
 def test_project_layout_exists():
