@@ -275,6 +275,9 @@ CONDA_FORGE_NAMES = {
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",
     "prometheus-fastapi-instrumentator": "prometheus-fastapi-instrumentator",
+    "opentelemetry-sdk": "opentelemetry-sdk",
+    "opentelemetry-exporter-prometheus": "opentelemetry-exporter-prometheus",
+    "opentelemetry-instrumentation-fastapi": "opentelemetry-instrumentation-fastapi",
 }
 
 
