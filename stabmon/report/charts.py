@@ -814,7 +814,8 @@ def plot_drift_by_metric(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     _title(ax, title or "Drift from baseline by metric (red: over threshold)")
-    _legend(ax, [Patch(color=BREACH_COLOR, label="over the threshold"), Patch(color="#0072B2", label="within the threshold")],
+    _legend(ax, [Patch(color=BREACH_COLOR, label="over the threshold"),
+                 Patch(color="#0072B2", label="within the threshold")],
             loc="lower right")
     return figure
 

@@ -479,7 +479,8 @@ def week_charts(run) -> dict:
     s = run.settings
     return {
         "stability score": lambda: charts.plot_stability_score(run.weekly),
-        "slo compliance": lambda: charts.plot_slo_compliance(run.daily, target_percent=s.degradation_compliance_percent),
+        "slo compliance": lambda: charts.plot_slo_compliance(run.daily,
+                                                        target_percent=s.degradation_compliance_percent),
         "week signals": lambda: charts.plot_week_signals(
             run.snapshots, run.daily, availability_slo_percent=s.availability_slo_percent,
             latency_slo_p99_ms=s.latency_slo_p99_ms, error_rate_threshold_percent=s.error_rate_degraded_percent,
