@@ -601,3 +601,24 @@ def test_slo_compliance_shows_every_slo_of_every_day():
     assert missing.get_position()[0] == pytest.approx(1 + 0.38 / 2)
     assert_labels_readable(figure, renderer)
     assert_legend_complete(figure)
+
+
+def test_fleet_and_release_charts_read():
+    summary = {"services": [fleet_entry("svc-bad", 41.0, rollback=True), fleet_entry("svc-silent", None),
+                            fleet_entry("svc-good", 97.5), fleet_entry("svc-full", 100.0)]}
+    matrix = pd.DataFrame({"day 1": [1.0, 0.0], "day 2": [float("nan"), 0.0]}, index=["svc-a", "svc-b"])
+    band = pd.DataFrame({"day_number": [1, 2, 3], "current": [250.0, 900.0, 240.0], "low": [230.0, 235.0, 228.0],
+                         "high": [260.0, 262.0, 255.0], "previous": [245.0, 248.0, 241.0],
+                         "status": ["same", "worse", "same"]})
+    for figure in (charts.plot_score_ranking(summary), charts.plot_degradation_heatmap(matrix),
+                   charts.plot_release_band(band, "p99_latency_ms")):
+        renderer = draw(figure)
+        assert_labels_readable(figure, renderer)
+        assert_legend_complete(figure)
+    # A full score's label does not leave the axes (100 of 105): it goes inside the bar's end or beside.
+    ranking = charts.plot_score_ranking(summary)
+    renderer = draw(ranking)
+    ax = ranking.axes[0]
+    frame = ax.get_window_extent(renderer)
+    full = next(t for t in ax.texts if t.get_text() == "100")
+    assert full.get_window_extent(renderer).x1 <= frame.x1
