@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
+from matplotlib.container import BarContainer
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -504,7 +505,16 @@ def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) 
 def _legend(ax: Axes, extra: Sequence[Artist] = (), **kwargs: Any) -> None:
     """A legend of every labelled artist of ``ax`` (each label once) and the ``extra`` proxy handles."""
     handles, labels = ax.get_legend_handles_labels()
-    entries = dict(zip(labels, handles))
+    # In the order the artists were drawn (the order a chart's rows and layers are built), not by type.
+    drawn = {id(artist): n for n, artist in enumerate(ax.get_children())}
+
+    def position(handle: Any) -> int:
+        first = handle.patches[0] if isinstance(handle, BarContainer) and handle.patches else handle
+        return drawn.get(id(first), len(drawn))
+
+    entries: dict[str, Any] = {}
+    for label, handle in sorted(zip(labels, handles), key=lambda pair: position(pair[1])):
+        entries.setdefault(label, handle)
     entries.update({h.get_label(): h for h in extra if h.get_label() not in entries})
     if entries:
         ax.legend(list(entries.values()), list(entries), fontsize=8, loc=kwargs.pop("loc", "best"),
@@ -869,7 +879,7 @@ def plot_slo_compliance(
             reasons = [name for name, key in (("availability", "availability_degraded"),
                                               ("latency", "latency_degraded"),
                                               ("error rate", "error_rate_degraded")) if bool(row.get(key))]
-            place_label(ax, "degraded:\n" + ", ".join(reasons), above(i, 100.0, gap=12.0, steps=3, step=4.0),
+            place_label(ax, "degraded on\n" + ", ".join(reasons), above(i, 100.0, gap=12.0, steps=3, step=4.0),
                         fontsize=7, color=BREACH_COLOR, fontweight="bold")
     ax.set_xticks(x)
     ax.set_xticklabels([f"day {d}" for d in days])
