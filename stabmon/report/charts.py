@@ -31,7 +31,7 @@ from matplotlib.container import BarContainer
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Annotation
 from matplotlib.ticker import FixedLocator
 from matplotlib.transforms import Bbox
@@ -262,7 +262,7 @@ def _tidy(ax: Axes) -> None:
 # the axes draws after its bars, lines and legend and before the labels: it
 # tries each label's candidate positions in turn and keeps the first whose
 # box stays inside the axes and clear of the labels placed before it, of
-# the other texts, of the legend and of every marker.
+# the other texts, of the legend, of every marker and of every bar.
 
 #: A label's candidate position: anchor ``(x, y)`` in data coordinates, offset
 #: ``(dx, dy)`` in points, horizontal and vertical alignment.
@@ -293,8 +293,12 @@ class _LabelPlacer(Artist):
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
             taken.append(legend.get_window_extent(renderer))
-        taken += marker_boxes(ax, renderer)
         frame = ax.get_window_extent(renderer)
+        taken += marker_boxes(ax, renderer)
+        # Bars too (a label must not sit on the next bar), but not the spans that shade the whole height.
+        taken += [box for box in (p.get_window_extent(renderer) for p in ax.patches
+                                  if isinstance(p, Rectangle) and p.get_visible())
+                  if box.height < 0.9 * frame.height]
         for label, candidates in self.items:
             if not label.get_visible():
                 continue
@@ -400,10 +404,10 @@ def above(x: float, y: float, gap: float = 3.0, steps: int = 4, step: float = 7.
 
 
 def beside(left: float, right: float, y: float, gap: float = 3.0, step: float = 8.0) -> list[Candidate]:
-    """Candidates right of a bar ``[left, right]`` at height ``y``, then shifted up or down, then left of it."""
+    """Candidates right of a bar ``[left, right]`` at height ``y``, then left of it, then shifted up or down."""
     shifts = (0.0, step, -step, 2 * step, -2 * step)
-    return ([(right, y, gap, dy, "left", "center") for dy in shifts]
-            + [(left, y, -gap, dy, "right", "center") for dy in shifts])
+    return [candidate for dy in shifts for candidate in
+            ((right, y, gap, dy, "left", "center"), (left, y, -gap, dy, "right", "center"))]
 
 
 def not_available(ax: Axes | None, message: str, *, title: str | None = None) -> Figure:

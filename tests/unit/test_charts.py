@@ -583,6 +583,10 @@ def test_labels_of_neighbouring_episodes_do_not_overlap():
     labels = [t for t in ax.texts if t.get_text() == "2 h"]
     assert len(labels) == 2
     assert not labels[0].get_window_extent(renderer).overlaps(labels[1].get_window_extent(renderer))
+    # Nor does a label sit on the other episode's bar.
+    bars = [p.get_window_extent(renderer) for p in ax.patches if p.get_height() == pytest.approx(0.6)]
+    assert len(bars) == 2
+    assert not any(label.get_window_extent(renderer).overlaps(bar) for label in labels for bar in bars)
     assert_labels_readable(figure, renderer)
     assert_legend_complete(figure)
 
