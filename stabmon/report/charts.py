@@ -153,7 +153,8 @@ def time_ticks(start: Any, end: Any) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex
     """Major and minor tick times of a time axis over ``[start, end]`` and the major labels' format.
 
     The step is the finest of :data:`_TICK_STEPS` giving at most
-    :data:`_MAX_TICKS` major ticks, on whole multiples of the step in UTC
+    :data:`_MAX_TICKS` major ticks (at least a day when the labels are
+    dates, so no date repeats), on whole multiples of the step in UTC
     (hh:00, hh:15, midnight). The major ticks are never empty: a window that
     holds no multiple of its step (possible only for the coarsest) gets one at
     its start. Minor ticks split each major step in two to four (the finest).
@@ -168,6 +169,9 @@ def time_ticks(start: Any, end: Any) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex
     begin, finish = pd.Timestamp(_xt(start)), pd.Timestamp(_xt(end))
     span = max(finish - begin, pd.Timedelta(seconds=1))
     step = next((s for s in _TICK_STEPS if span / s <= _MAX_TICKS), None)
+    if step is not None and span > _CLOCK_SPAN:
+        # Labels are dates beyond 36 h: a step under a day would repeat each date.
+        step = max(step, pd.Timedelta(days=1))
     if step is None:
         step = pd.Timedelta(days=math.ceil(span / pd.Timedelta(days=1) / _MAX_TICKS))
     # Days from the epoch for day steps, so 2-day ticks do not depend on the start.
@@ -295,10 +299,8 @@ class _LabelPlacer(Artist):
             taken.append(legend.get_window_extent(renderer))
         frame = ax.get_window_extent(renderer)
         taken += marker_boxes(ax, renderer)
-        # Bars too (a label must not sit on the next bar), but not the spans that shade the whole height.
-        taken += [box for box in (p.get_window_extent(renderer) for p in ax.patches
-                                  if isinstance(p, Rectangle) and p.get_visible())
-                  if box.height < 0.9 * frame.height]
+        boxes = np.array([box.extents for box in taken]).reshape(-1, 4)  # x0, y0, x1, y1
+        boxes = np.vstack([boxes, _bar_boxes(ax)])
         for label, candidates in self.items:
             if not label.get_visible():
                 continue
@@ -306,14 +308,31 @@ class _LabelPlacer(Artist):
             for candidate in candidates:
                 box = _try(label, candidate, renderer)
                 # Leaving the axes is worse than any overlap: the label would be cut or hit the title.
-                cost = _outside(box, frame) * 1e6 + sum(_overlap(box, other) for other in taken)
+                cost = _outside(box, frame) * 1e6 + _overlap(box, boxes)
                 if cost < best_cost:
                     best, best_box, best_cost = candidate, box, cost
                 if cost == 0:
                     break
             if candidate is not best:
                 best_box = _try(label, best, renderer)
-            taken.append(best_box)
+            boxes = np.vstack([boxes, best_box.extents])
+
+
+def _bar_boxes(ax: Axes) -> np.ndarray:
+    """Window extents ``(n, 4)`` of the bars of ``ax`` (a label must not sit on the next bar).
+
+    Bars are the rectangles drawn in data coordinates; the spans that shade
+    a time range over the whole height are not (their y is in axes units).
+    """
+    bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_visible()
+            and p.get_data_transform() == ax.transData]
+    if not bars:
+        return np.empty((0, 4))
+    corners = ax.transData.transform(np.array([[p.get_x(), p.get_y()] for p in bars]
+                                              + [[p.get_x() + p.get_width(), p.get_y() + p.get_height()]
+                                                 for p in bars], dtype=float))
+    low, high = corners[:len(bars)], corners[len(bars):]
+    return np.column_stack([np.minimum(low, high), np.maximum(low, high)])
 
 
 def _try(label: Annotation, candidate: Candidate, renderer: Any) -> Bbox:
@@ -325,10 +344,11 @@ def _try(label: Annotation, candidate: Candidate, renderer: Any) -> Bbox:
     return label.get_window_extent(renderer).padded(_LABEL_GAP)
 
 
-def _overlap(a: Bbox, b: Bbox) -> float:
-    width = min(a.x1, b.x1) - max(a.x0, b.x0)
-    height = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return width * height if width > 0 and height > 0 else 0.0
+def _overlap(box: Bbox, others: np.ndarray) -> float:
+    """Total area (pixels) that ``box`` shares with the ``(n, 4)`` extents ``others``."""
+    width = np.minimum(box.x1, others[:, 2]) - np.maximum(box.x0, others[:, 0])
+    height = np.minimum(box.y1, others[:, 3]) - np.maximum(box.y0, others[:, 1])
+    return float(np.sum(np.clip(width, 0.0, None) * np.clip(height, 0.0, None)))
 
 
 def _outside(box: Bbox, frame: Bbox) -> float:

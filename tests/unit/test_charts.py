@@ -626,3 +626,14 @@ def test_fleet_and_release_charts_read():
     frame = ax.get_window_extent(renderer)
     full = next(t for t in ax.texts if t.get_text() == "100")
     assert full.get_window_extent(renderer).x1 <= frame.x1
+
+
+@pytest.mark.parametrize("hours", [37, 48, 72, 168])
+def test_date_ticks_never_repeat_a_date(hours):
+    # Beyond 36 h the ticks are dates: 72 h / 9 ticks would be 8 h steps, so 12 h ticks labelled
+    # "Mon 05 Jan", "Mon 05 Jan", ...; whole days instead.
+    start = pd.Timestamp("2026-01-04 23:00")
+    major, _, fmt = charts.time_ticks(start, start + pd.Timedelta(hours=hours))
+    labels = list(major.strftime(fmt))
+    assert fmt == "%a %d %b" and len(labels) == len(set(labels)) >= 1
+    assert all(tick == tick.normalize() for tick in major)
