@@ -11,7 +11,13 @@ Conventions: times are UTC; a snapshot at ``t_k`` stands for the interval
 ``(t_k - interval, t_k]``, so shaded breaches and alert spans start one
 interval before the first flagged snapshot. Data that is absent is drawn as
 a gap, never as 0; a chart whose input file does not exist says "not
-available" instead of drawing an empty frame.
+available" instead of drawing an empty frame. A time axis spans what its
+snapshots cover, ``(t_0 - interval, t_last]``.
+
+Every drawn element is named in its legend, except what is labelled where it
+is drawn (gid :data:`IN_PLACE`: day boundaries, grade bands). Value and
+duration labels go through :func:`place_label`, which puts each where it
+overlaps no other label, marker, bar or legend once the layout is known.
 """
 
 from __future__ import annotations
