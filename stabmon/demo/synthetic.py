@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_START",
     "PlantedFacts",
     "SyntheticWeek",
+    "day_histogram_quantiles",
     "generate_week",
 ]
 
@@ -194,6 +195,12 @@ class SyntheticWeek:
         One per ``t_k``, with the values the contract's default PromQL returns
         on the scrape data (``drift_percent`` empty). Built on first access and
         then kept, so a fleet that is only written out stays small.
+    day_latency : dict
+        ``{day_number: {"p95_latency_ms": .., "p99_latency_ms": ..}}``: each
+        day's quantiles from its pooled histogram buckets, as the collector's
+        ``day_p95_latency_ms`` / ``day_p99_latency_ms`` queries would give
+        them (see :func:`day_histogram_quantiles`); ``None`` for a day with
+        no request.
     """
 
     window: Window
@@ -204,6 +211,7 @@ class SyntheticWeek:
     _spec: _Spec = field(repr=False)
     _values: np.ndarray = field(repr=False)
     _alerts: list[list[Alert]] = field(repr=False)
+    day_latency: dict[int, dict[str, float | None]] = field(default_factory=dict)
 
     @cached_property
     def snapshots(self) -> list[Snapshot]:
@@ -619,6 +627,52 @@ def histogram_quantile(q: float, upper_bounds: np.ndarray, cumulative: np.ndarra
     return np.where(total > 0, value, np.nan)
 
 
+def day_histogram_quantiles(
+    window: Window, times_s: np.ndarray, bucket_counters: np.ndarray,
+    upper_bounds: tuple[float, ...] = BUCKET_BOUNDS,
+) -> dict[int, dict[str, float | None]]:
+    """Each day's p95 and p99 (ms) from its pooled histogram buckets (docs/contract.md §2.3).
+
+    The contract's ``day_p95_latency_ms`` / ``day_p99_latency_ms`` rule:
+    ``1000 * histogram_quantile(q, sum by (le) (increase(bucket[d])))``
+    evaluated at the day's end, with ``[d]`` the day's length (a short last
+    day is shorter). The increase is the counters' change from the last
+    scrape at or before the day's start to the last one at or before its
+    end (scrapes sit on the day boundaries, so Prometheus 2.x and
+    VictoriaMetrics compute exactly that, without extrapolation).
+
+    Parameters
+    ----------
+    window : Window
+        The run's window: its days are the rows of the result.
+    times_s : ndarray, shape (n,)
+        Scrape times in Unix seconds, ascending.
+    bucket_counters : ndarray, shape (n, B)
+        Cumulative bucket counters at each scrape, in ``le`` order.
+    upper_bounds : tuple of float
+        The ``le`` bounds, the last one ``+Inf``.
+
+    Returns
+    -------
+    dict
+        ``{day: {"p95_latency_ms": .., "p99_latency_ms": ..}}``; a value is
+        ``None`` when the day has no request or no scrape before its start.
+    """
+    days = range(1, window.day_count + 1)
+    bounds = [window.day_bounds(d) for d in days]
+    first = np.searchsorted(times_s, [b.timestamp() for b, _ in bounds], side="right") - 1
+    last = np.searchsorted(times_s, [e.timestamp() for _, e in bounds], side="right") - 1
+    counters = np.asarray(bucket_counters, dtype=float)
+    pooled = counters[np.maximum(last, 0)] - counters[np.maximum(first, 0)]
+    pooled[first < 0] = 0.0  # no scrape at the day's start: no increase to take
+    figures: dict[int, dict[str, float | None]] = {d: {} for d in days}
+    for name, q in (("p95_latency_ms", 0.95), ("p99_latency_ms", 0.99)):
+        values = 1000 * histogram_quantile(q, np.asarray(upper_bounds), pooled)
+        for d, value in zip(days, values):
+            figures[d][name] = None if math.isnan(value) else float(value)
+    return figures
+
+
 def _snapshot_values(spec: _Spec, scrapes: _Scrapes) -> tuple[np.ndarray, list[list[Alert]]]:
     """Snapshot values (K x METRIC_FIELDS) and the alerts firing in each snapshot."""
     window = spec.window
@@ -783,9 +837,11 @@ def generate_week(
     planted = PlantedFacts(degraded_days=degraded, incidents=incident_dicts,
                            alert_episodes=_episodes(window, alerts, scrapes),
                            resource_trend="degrading" if creep else "stable")
+    day_latency = day_histogram_quantiles(window, scrapes.times_s, scrapes.bucket_counters)
     del scrapes  # only the compact snapshot values are kept
     return SyntheticWeek(window=window, service=spec.service, scenario=scenario,
-                         baseline=_baseline(spec), planted=planted, _spec=spec, _values=values, _alerts=alerts)
+                         baseline=_baseline(spec), planted=planted, _spec=spec, _values=values, _alerts=alerts,
+                         day_latency=day_latency)
 
 
 def _baseline(spec: _Spec) -> Baseline:

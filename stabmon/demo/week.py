@@ -30,7 +30,9 @@ def run_demo_week(
     """Generate a synthetic week and write the full run layout into ``out_dir``.
 
     Writes ``baseline.json``, ``run.json``, one raw snapshot per ``t_k``, the
-    daily and weekly summaries and the weekly Markdown report. Snapshots of an
+    day quantiles of the pooled histograms (``day_latency.json``, as the
+    collector's day queries would give them), the daily and weekly summaries
+    and the weekly Markdown report. Snapshots of an
     earlier demo in the same folder are replaced, so the folder always holds
     exactly one run. ``duration_hours`` and ``interval_minutes`` set the
     window (a week at 30 minutes by default; a 15-minute test run at 1 minute
@@ -61,6 +63,8 @@ def run_demo_week(
         old_files += list(baseline_raw.glob("snapshot_*.json"))
     for old in old_files:
         old.unlink()
+    # An earlier demo's day figures (a longer window has more days) must not survive.
+    (out_dir / store.DAY_LATENCY_FILE).unlink(missing_ok=True)
     for snapshot in release_day.snapshots:
         store.write_baseline_snapshot(out_dir, snapshot, fsync=fsync)
     store.write_json_atomic(out_dir / store.BASELINE_FILE, week.baseline.to_dict(), schema="baseline", fsync=fsync)
@@ -74,5 +78,6 @@ def run_demo_week(
     })
     for snapshot in week.snapshots:
         store.write_snapshot(out_dir, week.window, snapshot, fsync=fsync)
+    store.write_day_latency(out_dir, week.day_latency)
     return rebuild_summaries(out_dir, window=week.window, baseline=week.baseline, settings=settings,
                              service=week.service)

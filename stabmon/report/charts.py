@@ -11,7 +11,13 @@ Conventions: times are UTC; a snapshot at ``t_k`` stands for the interval
 ``(t_k - interval, t_k]``, so shaded breaches and alert spans start one
 interval before the first flagged snapshot. Data that is absent is drawn as
 a gap, never as 0; a chart whose input file does not exist says "not
-available" instead of drawing an empty frame.
+available" instead of drawing an empty frame. A time axis spans what its
+snapshots cover, ``(t_0 - interval, t_last]``.
+
+Every drawn element is named in its legend, except what is labelled where it
+is drawn (gid :data:`IN_PLACE`: day boundaries, grade bands). Value and
+duration labels go through :func:`place_label`, which puts each where it
+overlaps no other label, marker, bar or legend once the layout is known.
 """
 
 from __future__ import annotations
@@ -24,12 +30,17 @@ from typing import Any, Mapping, Sequence
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
+from matplotlib.container import BarContainer
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Annotation
 from matplotlib.ticker import FixedLocator
+from matplotlib.transforms import Bbox
 
 from stabmon.core.budget import window_length
 from stabmon.core.durations import format_duration
@@ -62,6 +73,9 @@ GRADE_BANDS: tuple[tuple[str, float, float, str], ...] = (
 )
 
 WIDE = (11.0, 3.6)
+#: gid of an artist that is labelled where it is drawn (a day boundary, a grade
+#: band, a heatmap cell), so the legend leaves it out.
+IN_PLACE = "labelled-in-place"
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +159,8 @@ def time_ticks(start: Any, end: Any) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex
     """Major and minor tick times of a time axis over ``[start, end]`` and the major labels' format.
 
     The step is the finest of :data:`_TICK_STEPS` giving at most
-    :data:`_MAX_TICKS` major ticks, on whole multiples of the step in UTC
+    :data:`_MAX_TICKS` major ticks (at least a day when the labels are
+    dates, so no date repeats), on whole multiples of the step in UTC
     (hh:00, hh:15, midnight). The major ticks are never empty: a window that
     holds no multiple of its step (possible only for the coarsest) gets one at
     its start. Minor ticks split each major step in two to four (the finest).
@@ -160,6 +175,9 @@ def time_ticks(start: Any, end: Any) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex
     begin, finish = pd.Timestamp(_xt(start)), pd.Timestamp(_xt(end))
     span = max(finish - begin, pd.Timedelta(seconds=1))
     step = next((s for s in _TICK_STEPS if span / s <= _MAX_TICKS), None)
+    if step is not None and span > _CLOCK_SPAN:
+        # Labels are dates beyond 36 h: a step under a day would repeat each date.
+        step = max(step, pd.Timedelta(days=1))
     if step is None:
         step = pd.Timedelta(days=math.ceil(span / pd.Timedelta(days=1) / _MAX_TICKS))
     # Days from the epoch for day steps, so 2-day ticks do not depend on the start.
@@ -204,10 +222,35 @@ _MIN_BAR_SHARE = 1.0 / 250.0
 
 
 def _bar_extent(begin: Any, end: Any, axis_start: Any, axis_end: Any) -> tuple[float, float]:
-    """``(left, width)`` in matplotlib date units of a timeline bar, at least :data:`_MIN_BAR_SHARE` of the axis."""
+    """``(left, width)`` in matplotlib date units of a timeline bar, at least :data:`_MIN_BAR_SHARE` of the axis.
+
+    A bar widened to that minimum at the axis' end grows to the left, so it
+    stays on the axis; a bar that really runs past an end is cut there.
+    """
     left, right = mdates.date2num(_xt(begin)), mdates.date2num(_xt(end))
-    axis_width = mdates.date2num(_xt(axis_end)) - mdates.date2num(_xt(axis_start))
-    return left, max(right - left, axis_width * _MIN_BAR_SHARE)
+    axis_left, axis_right = mdates.date2num(_xt(axis_start)), mdates.date2num(_xt(axis_end))
+    width = max(right - left, (axis_right - axis_left) * _MIN_BAR_SHARE)
+    if right <= axis_right < left + width:
+        left = axis_right - width
+    return left, width
+
+
+def _daily_span(daily: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The span the snapshots of the daily table's days cover: their days shifted back one interval.
+
+    A snapshot at ``t_k`` covers ``(t_k - interval, t_k]`` and a day holds the
+    ``t_k`` in ``[start, end)``, so a run's timelines run from one interval
+    before its first day to one interval before its last day's end, the same
+    span as :func:`_frame_span` of its snapshots. The interval is the first
+    day's length over its expected snapshots (0 when unknown).
+    """
+    spans = day_spans(daily)
+    first = daily.loc[spans[0][0]]
+    expected = first.get("expected_snapshots")
+    interval = pd.Timedelta(0)
+    if expected is not None and not pd.isna(expected) and float(expected) > 0:
+        interval = (spans[0][2] - spans[0][1]) / float(expected)
+    return spans[0][1] - interval, max(span[2] for span in spans) - interval
 
 
 def _frame_span(frame: pd.DataFrame | pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -219,6 +262,178 @@ def _tidy(ax: Axes) -> None:
     ax.grid(True, axis="y", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+# ---------------------------------------------------------------------------
+# labels that never hide each other
+#
+# Where a label lands on the page is known only once the layout is done, at
+# draw time; so the labels of an axes are placed by one invisible artist that
+# the axes draws after its bars, lines and legend and before the labels: it
+# tries each label's candidate positions in turn and keeps the first whose
+# box stays inside the axes and clear of the labels placed before it, of
+# the other texts, of the legend, of every marker and of every bar.
+
+#: A label's candidate position: anchor ``(x, y)`` in data coordinates, offset
+#: ``(dx, dy)`` in points, horizontal and vertical alignment.
+Candidate = tuple[float, float, float, float, str, str]
+#: Drawn after the legend (5) and before the labels it places.
+_PLACER_ZORDER = 5.5
+_LABEL_ZORDER = 5.6
+#: Space kept around a label (pixels), so two labels never touch.
+_LABEL_GAP = 1.0
+
+
+class _LabelPlacer(Artist):
+    """Places the labels of one axes so that none overlaps another, a marker or the legend."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[tuple[Annotation, list[Candidate]]] = []
+        self.set_zorder(_PLACER_ZORDER)
+        self.set_in_layout(False)
+
+    def draw(self, renderer: Any) -> None:
+        ax = self.axes
+        if ax is None or not self.items:
+            return
+        managed = {id(label) for label, _ in self.items}
+        taken = [t.get_window_extent(renderer) for t in ax.texts
+                 if id(t) not in managed and t.get_visible() and t.get_text()]
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            taken.append(legend.get_window_extent(renderer))
+        frame = ax.get_window_extent(renderer)
+        taken += marker_boxes(ax, renderer)
+        boxes = np.array([box.extents for box in taken]).reshape(-1, 4)  # x0, y0, x1, y1
+        boxes = np.vstack([boxes, _bar_boxes(ax)])
+        for label, candidates in self.items:
+            if not label.get_visible():
+                continue
+            best, best_box, best_cost = candidates[0], None, math.inf
+            for candidate in candidates:
+                box = _try(label, candidate, renderer)
+                # Leaving the axes is worse than any overlap: the label would be cut or hit the title.
+                cost = _outside(box, frame) * 1e6 + _overlap(box, boxes)
+                if cost < best_cost:
+                    best, best_box, best_cost = candidate, box, cost
+                if cost == 0:
+                    break
+            if candidate is not best:
+                best_box = _try(label, best, renderer)
+            boxes = np.vstack([boxes, best_box.extents])
+
+
+def _bar_boxes(ax: Axes) -> np.ndarray:
+    """Window extents ``(n, 4)`` of the bars of ``ax`` (a label must not sit on the next bar).
+
+    Bars are the rectangles drawn in data coordinates; the spans that shade
+    a time range over the whole height are not (their y is in axes units).
+    """
+    bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_visible()
+            and p.get_data_transform() == ax.transData]
+    if not bars:
+        return np.empty((0, 4))
+    corners = ax.transData.transform(np.array([[p.get_x(), p.get_y()] for p in bars]
+                                              + [[p.get_x() + p.get_width(), p.get_y() + p.get_height()]
+                                                 for p in bars], dtype=float))
+    low, high = corners[:len(bars)], corners[len(bars):]
+    return np.column_stack([np.minimum(low, high), np.maximum(low, high)])
+
+
+def _try(label: Annotation, candidate: Candidate, renderer: Any) -> Bbox:
+    x, y, dx, dy, ha, va = candidate
+    label.xy = (x, y)
+    label.xyann = (dx, dy)
+    label.set_horizontalalignment(ha)
+    label.set_verticalalignment(va)
+    return label.get_window_extent(renderer).padded(_LABEL_GAP)
+
+
+def _overlap(box: Bbox, others: np.ndarray) -> float:
+    """Total area (pixels) that ``box`` shares with the ``(n, 4)`` extents ``others``."""
+    width = np.minimum(box.x1, others[:, 2]) - np.maximum(box.x0, others[:, 0])
+    height = np.minimum(box.y1, others[:, 3]) - np.maximum(box.y0, others[:, 1])
+    return float(np.sum(np.clip(width, 0.0, None) * np.clip(height, 0.0, None)))
+
+
+def _outside(box: Bbox, frame: Bbox) -> float:
+    """Pixels of ``box`` outside ``frame`` (0 when it is wholly inside)."""
+    return (max(frame.x0 - box.x0, 0.0) + max(box.x1 - frame.x1, 0.0)
+            + max(frame.y0 - box.y0, 0.0) + max(box.y1 - frame.y1, 0.0))
+
+
+def marker_boxes(ax: Axes, renderer: Any) -> list[Bbox]:
+    """Window boxes of every marker drawn on ``ax`` (line markers and scatter points)."""
+    to_pixels = renderer.points_to_pixels(1.0)
+    boxes: list[Bbox] = []
+
+    def add(points: np.ndarray, transform: Any, radius_points: np.ndarray | float) -> None:
+        if not len(points):
+            return
+        xy = transform.transform(np.asarray(points, dtype=float))
+        radius = np.broadcast_to(np.asarray(radius_points, dtype=float) * to_pixels, (len(xy),))
+        for (px, py), r in zip(xy, radius):
+            if np.isfinite(px) and np.isfinite(py):
+                boxes.append(Bbox.from_extents(px - r, py - r, px + r, py + r))
+
+    for line in ax.lines:
+        if line.get_visible() and line.get_marker() not in (None, "None", "none", "", " "):
+            add(line.get_xydata(), line.get_transform(), line.get_markersize() / 2.0)
+    for collection in ax.collections:
+        if isinstance(collection, PathCollection) and collection.get_visible():
+            sizes = collection.get_sizes()
+            add(collection.get_offsets(), collection.get_offset_transform(),
+                np.sqrt(sizes) / 2.0 if len(sizes) else 3.0)
+    return boxes
+
+
+def place_label(ax: Axes, text: str, candidates: Sequence[Candidate], **style: Any) -> Annotation:
+    """Add a label to ``ax`` that is drawn at the first of ``candidates`` where it hides nothing.
+
+    Parameters
+    ----------
+    ax
+        The axes.
+    text
+        The label (made safe for mathtext here).
+    candidates
+        Positions to try, best first: ``(x, y, dx, dy, ha, va)`` with the
+        anchor in data coordinates and the offset in points. When every one
+        overlaps something, the one that overlaps least is kept.
+    style
+        Text properties (``fontsize``, ``color`` ...).
+
+    Returns
+    -------
+    Annotation
+        The label, at its first candidate until the figure is drawn.
+    """
+    x, y, dx, dy, ha, va = candidates[0]
+    label = ax.annotate(safe_text(text), (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                        zorder=_LABEL_ZORDER, annotation_clip=False, **style)
+    placer = next((a for a in ax.artists if isinstance(a, _LabelPlacer)), None)
+    if placer is None:
+        placer = _LabelPlacer()
+        ax.add_artist(placer)
+    placer.items.append((label, list(candidates)))
+    return label
+
+
+def above(x: float, y: float, gap: float = 3.0, steps: int = 4, step: float = 7.0) -> list[Candidate]:
+    """Candidates above ``(x, y)``, then higher, then to its right and left (labels on bars and points)."""
+    ups = [(x, y, 0.0, gap + i * step, "center", "bottom") for i in range(steps)]
+    sides = [(x, y, side * 6.0, gap + i * step, "left" if side > 0 else "right", "bottom")
+             for i in range(steps) for side in (1, -1)]
+    below = [(x, y, 0.0, -gap, "center", "top")]
+    return ups + sides + below
+
+
+def beside(left: float, right: float, y: float, gap: float = 3.0, step: float = 8.0) -> list[Candidate]:
+    """Candidates right of a bar ``[left, right]`` at height ``y``, then left of it, then shifted up or down."""
+    shifts = (0.0, step, -step, 2 * step, -2 * step)
+    return [candidate for dy in shifts for candidate in
+            ((right, y, gap, dy, "left", "center"), (left, y, -gap, dy, "right", "center"))]
 
 
 def not_available(ax: Axes | None, message: str, *, title: str | None = None) -> Figure:
@@ -242,8 +457,8 @@ def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[s
     """Mark the anomaly episodes of ``metrics`` on a timeline: a span and a marker each.
 
     An episode that lasted more than one snapshot is shaded from its start to
-    its last snapshot out of normal (an excursion and its return are one
-    episode, not two points); its anomaly lines are marked at their value,
+    its last snapshot out of normal (hatched; an excursion and its return are
+    one episode, not two points); its anomaly lines are marked at their value,
     marker shape the type (▲ spike, ▼ drop, ■ level shift), colour the
     severity. Recovery lines are not marked. Returns the number of episodes.
     """
@@ -255,12 +470,17 @@ def mark_anomalies(ax: Axes, anomalies: pd.DataFrame | None, metrics: Sequence[s
     if "episode" in events and "episode_end" in events:
         spans = events.groupby("episode", sort=False).agg(
             start=("timestamp", "min"), end=("episode_end", "max"), severity=("severity", "last"))
+        named: set[str] = set()
         for key, row in spans.iterrows():
             begin = pd.Timestamp(str(key).split("@", 1)[1])
             end = pd.Timestamp(row["end"])
             if end > begin:
-                ax.axvspan(_xt(begin), _xt(end), color=ANOMALY_COLORS.get(row["severity"], "#555555"),
-                           alpha=0.15, linewidth=0, zorder=1)
+                severity = row["severity"]
+                # Hatched, so it does not read as an SLO breach band of the same red.
+                ax.axvspan(_xt(begin), _xt(end), facecolor="none", edgecolor=ANOMALY_COLORS.get(severity, "#555555"),
+                           hatch="////", alpha=0.5, linewidth=0, zorder=1,
+                           label=None if severity in named else f"anomaly episode ({severity})")
+                named.add(severity)
         count = len(spans)
     else:
         count = len(events)
@@ -288,17 +508,20 @@ def day_spans(daily: pd.DataFrame | None) -> list[tuple[int, pd.Timestamp, pd.Ti
     return spans
 
 
-def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) -> None:
+def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) -> bool:
     """Draw day boundaries and shade degraded days on a multi-day timeline.
 
     ``daily`` is :attr:`stabmon.report.rundata.RunData.daily` (index ``day_number``,
     ``start_time``, ``end_time`` and ``degraded`` columns). Shading and labels
     stay inside each day's span, so a window shorter than a day keeps its
     axis (the label sits in the middle of the part of the day in the window).
+    Returns whether a degraded day was shaded (the legend then names it).
+    The boundary lines carry the gid :data:`IN_PLACE`: the day labels, not
+    the legend, say what they are.
     """
     shaded = False
     for day_number, begin, end in day_spans(daily):
-        ax.axvline(_xt(begin), color="#888888", linewidth=0.8, alpha=0.6)
+        ax.axvline(_xt(begin), color="#888888", linewidth=0.8, alpha=0.6, gid=IN_PLACE)
         if bool(daily.loc[day_number].get("degraded")):
             ax.axvspan(_xt(begin), _xt(end), color=DEGRADED_COLOR, alpha=0.14, linewidth=0,
                        label=None if shaded else "degraded day")
@@ -306,12 +529,31 @@ def mark_days(ax: Axes, daily: pd.DataFrame | None, *, label_days: bool = True) 
         if label_days:
             ax.text(_xt(begin + (end - begin) / 2), 1.0, f"day {day_number}", transform=ax.get_xaxis_transform(),
                     ha="center", va="bottom", fontsize=8, color="#444444")
+    return shaded
 
 
-def _legend(ax: Axes, **kwargs: Any) -> None:
+def _legend(ax: Axes, extra: Sequence[Artist] = (), **kwargs: Any) -> None:
+    """A legend of every labelled artist of ``ax`` (each label once) and the ``extra`` proxy handles."""
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize=8, loc=kwargs.pop("loc", "best"), framealpha=0.85, **kwargs)
+    # In the order the artists were drawn (the order a chart's rows and layers are built), not by type.
+    drawn = {id(artist): n for n, artist in enumerate(ax.get_children())}
+
+    def position(handle: Any) -> int:
+        first = handle.patches[0] if isinstance(handle, BarContainer) and handle.patches else handle
+        return drawn.get(id(first), len(drawn))
+
+    entries: dict[str, Any] = {}
+    for label, handle in sorted(zip(labels, handles), key=lambda pair: position(pair[1])):
+        entries.setdefault(label, handle)
+    entries.update({h.get_label(): h for h in extra if h.get_label() not in entries})
+    if entries:
+        ax.legend(list(entries.values()), list(entries), fontsize=8, loc=kwargs.pop("loc", "best"),
+                  framealpha=0.85, **kwargs)
+
+
+def _outside_legend(ax: Axes, extra: Sequence[Artist] = (), **kwargs: Any) -> None:
+    """:func:`_legend` right of the axes, where it covers nothing."""
+    _legend(ax, extra, loc="upper left", bbox_to_anchor=(1.0, 1.0), **kwargs)
 
 
 def _pad(daily: pd.DataFrame | None) -> float:
@@ -334,6 +576,7 @@ def plot_availability(
     slo_percent: float = 99.9,
     anomalies: pd.DataFrame | None = None,
     daily: pd.DataFrame | None = None,
+    label_days: bool = True,
     title: str | None = None,
 ) -> Figure:
     """Availability per snapshot, the SLO line, and the intervals below it shaded.
@@ -352,6 +595,8 @@ def plot_availability(
         since availability is ``100 - error_rate``); ``None`` for none.
     daily
         Daily table to draw day boundaries and degraded days (multi-day charts).
+    label_days
+        Write "day N" over each day (off for the lower panels of a stack).
     title
         Chart title; a default one names the SLO.
     """
@@ -362,7 +607,7 @@ def plot_availability(
     ax.axhline(slo_percent, label=f"SLO {slo_percent:g} %", **SLO_LINE)
     _shade(ax, interval_spans(values < slo_percent, _interval_of(snapshots)), color=BREACH_COLOR,
            alpha=0.15, label="below SLO")
-    mark_days(ax, daily)
+    mark_days(ax, daily, label_days=label_days)
     present = values.dropna()
     low = min(float(present.min()), slo_percent) if present.size else slo_percent
     margin = max((100.0 - low) * 0.08, 0.01)
@@ -372,7 +617,7 @@ def plot_availability(
         mark_anomalies(ax, anomalies, ["availability"])
     _time_axis(ax, *_frame_span(snapshots))
     _tidy(ax)
-    _title(ax, title or f"Availability vs the {slo_percent:g} % SLO", pad=_pad(daily))
+    _title(ax, title or f"Availability vs the {slo_percent:g} % SLO", pad=_pad(daily if label_days else None))
     _legend(ax, loc="lower left")
     return figure
 
@@ -384,6 +629,7 @@ def plot_error_rate(
     threshold_percent: float = 0.1,
     anomalies: pd.DataFrame | None = None,
     daily: pd.DataFrame | None = None,
+    label_days: bool = True,
     title: str | None = None,
 ) -> Figure:
     """Error rate (5xx share) per snapshot, with the degradation threshold.
@@ -399,7 +645,7 @@ def plot_error_rate(
     ax.axhline(threshold_percent, label=f"degraded if day average ≥ {threshold_percent:g} %", **SLO_LINE)
     _shade(ax, interval_spans(values >= threshold_percent, _interval_of(snapshots)), color=BREACH_COLOR,
            alpha=0.12, label=f"≥ {threshold_percent:g} %")
-    mark_days(ax, daily)
+    mark_days(ax, daily, label_days=label_days)
     present = values.dropna()
     top = max(float(present.max()) if present.size else 0.0, threshold_percent)
     ax.set_ylim(0, top * 1.15)
@@ -408,7 +654,7 @@ def plot_error_rate(
         mark_anomalies(ax, anomalies, ["error_rate"])
     _time_axis(ax, *_frame_span(snapshots))
     _tidy(ax)
-    _title(ax, title or "Error rate (HTTP 5xx)", pad=_pad(daily))
+    _title(ax, title or "Error rate (HTTP 5xx)", pad=_pad(daily if label_days else None))
     _legend(ax, loc="upper left")
     return figure
 
@@ -420,6 +666,7 @@ def plot_latency(
     slo_p99_ms: float = 500.0,
     anomalies: pd.DataFrame | None = None,
     daily: pd.DataFrame | None = None,
+    label_days: bool = True,
     title: str | None = None,
 ) -> Figure:
     """p95 and p99 latency per snapshot, the p99 SLO line, and the intervals over it shaded."""
@@ -433,7 +680,7 @@ def plot_latency(
     ax.axhline(slo_p99_ms, label=f"p99 SLO < {slo_p99_ms:g} ms", **SLO_LINE)
     _shade(ax, interval_spans(snapshots["p99_latency_ms"] >= slo_p99_ms, _interval_of(snapshots)),
            color=BREACH_COLOR, alpha=0.15, label="p99 over SLO")
-    mark_days(ax, daily)
+    mark_days(ax, daily, label_days=label_days)
     present = snapshots[["p95_latency_ms", "p99_latency_ms"]].stack().dropna()
     top = max(float(present.max()) if present.size else 0.0, slo_p99_ms)
     ax.set_ylim(0, top * 1.12)
@@ -442,7 +689,7 @@ def plot_latency(
         mark_anomalies(ax, anomalies, ["p95_latency_ms", "p99_latency_ms"])
     _time_axis(ax, *_frame_span(snapshots))
     _tidy(ax)
-    _title(ax, title or f"Latency p95 / p99 vs the {slo_p99_ms:g} ms p99 SLO", pad=_pad(daily))
+    _title(ax, title or f"Latency p95 / p99 vs the {slo_p99_ms:g} ms p99 SLO", pad=_pad(daily if label_days else None))
     _legend(ax, loc="upper left")
     return figure
 
@@ -453,6 +700,7 @@ def plot_resources(
     *,
     anomalies: pd.DataFrame | None = None,
     daily: pd.DataFrame | None = None,
+    label_days: bool = True,
     title: str | None = None,
 ) -> Figure:
     """CPU and memory use as a percentage of the container limits."""
@@ -460,7 +708,7 @@ def plot_resources(
     x = _x(snapshots.index)
     for metric, label in (("cpu_percent", "CPU"), ("memory_percent", "memory")):
         ax.plot(x, snapshots[metric], color=SIGNAL_COLORS[metric], linewidth=1.4, label=label)
-    mark_days(ax, daily)
+    mark_days(ax, daily, label_days=label_days)
     present = snapshots[["cpu_percent", "memory_percent"]].stack().dropna()
     ax.set_ylim(0, max(100.0, float(present.max()) * 1.05 if present.size else 100.0))
     ax.set_ylabel("% of limit")
@@ -468,7 +716,7 @@ def plot_resources(
         mark_anomalies(ax, anomalies, ["cpu_percent", "memory_percent"])
     _time_axis(ax, *_frame_span(snapshots))
     _tidy(ax)
-    _title(ax, title or "CPU and memory (% of the container limits)", pad=_pad(daily))
+    _title(ax, title or "CPU and memory (% of the container limits)", pad=_pad(daily if label_days else None))
     _legend(ax, loc="upper left")
     return figure
 
@@ -482,6 +730,7 @@ def plot_metric(
     baseline: float | None = None,
     anomalies: pd.DataFrame | None = None,
     daily: pd.DataFrame | None = None,
+    label_days: bool = True,
     title: str | None = None,
 ) -> Figure:
     """Any one snapshot column over time, with an optional threshold and baseline line.
@@ -498,14 +747,14 @@ def plot_metric(
         ax.axhline(threshold, label=f"threshold {threshold:g}", **SLO_LINE)
     if baseline is not None:
         ax.axhline(baseline, color="#27AE60", linestyle=":", linewidth=1.4, label=f"baseline {baseline:g}")
-    mark_days(ax, daily)
+    mark_days(ax, daily, label_days=label_days)
     if anomalies is not None and not anomalies.empty:
         mark_anomalies(ax, anomalies, [metric])
     unit = "% drift from baseline" if metric.startswith("drift_") else METRIC_UNITS.get(metric, "")
     ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     _time_axis(ax, *_frame_span(snapshots))
     _tidy(ax)
-    _title(ax, title or f"{metric} over time", pad=_pad(daily))
+    _title(ax, title or f"{metric} over time", pad=_pad(daily if label_days else None))
     _legend(ax, loc="best")
     return figure
 
@@ -527,46 +776,47 @@ def plot_alert_episodes(
         :attr:`stabmon.report.rundata.RunData.episodes` rows (``span_start``,
         ``span_end``, ``alertname``, ``label_text``, ``severity``).
     start, end
-        The time range to show (a day), UTC. When omitted, the days of
-        ``daily`` (the whole window, with day boundaries drawn).
+        The time range to show (a day), UTC. When omitted, the span the
+        snapshots of ``daily``'s days cover (the whole window, with day
+        boundaries drawn; see :func:`_daily_span`). An episode running past
+        an end is cut there; its duration label stays on the axis.
     daily
         The daily table, for the range and the day boundaries.
     """
     if start is None or end is None:
         if daily is None or daily.empty:
             raise ValueError("plot_alert_episodes needs start and end, or the daily table")
-        spans = day_spans(daily)
-        start, end = spans[0][1], max(span[2] for span in spans)
-        if not episodes.empty:
-            # An episode's span opens one interval before its first firing snapshot.
-            start = min(start, pd.Timestamp(episodes["span_start"].min()))
-            end = max(end, pd.Timestamp(episodes["span_end"].max()))
+        start, end = _daily_span(daily)
     lanes = [] if episodes.empty else list(dict.fromkeys(zip(episodes["alertname"], episodes["label_text"])))
     figure, ax = _figure_and_axes(ax, (11.0, 1.4 + 0.45 * max(len(lanes), 1)))
+    axis_left, axis_right = mdates.date2num(_xt(start)), mdates.date2num(_xt(end))
     if not lanes:
         ax.text(0.5, 0.5, "No alert fired in this period", transform=ax.transAxes, ha="center", va="center",
                 color="#555555")
         ax.set_yticks([])
     else:
+        named: set[str] = set()
         for lane, key in enumerate(lanes):
             rows = episodes[(episodes["alertname"] == key[0]) & (episodes["label_text"] == key[1])]
             for _, row in rows.iterrows():
                 left, width = _bar_extent(row["span_start"], row["span_end"], start, end)
-                ax.barh(lane, width, left=left, height=0.6, color=SEVERITY_COLORS.get(row["severity"], "#777777"),
-                        alpha=0.9)
-                ax.text(left + width, lane, f" {format_duration(row['duration_minutes'] / 60.0)}", va="center",
-                        fontsize=8, color="#333333")
+                severity = row["severity"]
+                ax.barh(lane, width, left=left, height=0.6, color=SEVERITY_COLORS.get(severity, "#777777"),
+                        alpha=0.9, label=None if severity in named else f"{severity} alert")
+                named.add(severity)
+                # The label names the whole episode; it sits by the part of the bar on the axis.
+                visible_left, visible_right = max(left, axis_left), min(left + width, axis_right)
+                place_label(ax, format_duration(row["duration_minutes"] / 60.0),
+                            beside(visible_left, visible_right, lane), fontsize=8, color="#333333")
         ax.set_yticks(range(len(lanes)))
         ax.set_yticklabels([safe_text(name) for name, _ in lanes], fontsize=9)
         ax.set_ylim(len(lanes) - 0.4, -0.6)
-        severities = list(dict.fromkeys(episodes["severity"]))
-        ax.legend(handles=[Patch(color=SEVERITY_COLORS.get(s, "#777777"), label=s) for s in severities],
-                  fontsize=8, loc="upper right", title="severity", title_fontsize=8)
     mark_days(ax, daily, label_days=False)
     _time_axis(ax, start, end)
     ax.grid(True, axis="x", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    _outside_legend(ax)
     _title(ax, title or f"Alert episodes ({len(episodes)})")
     return figure
 
@@ -597,14 +847,16 @@ def plot_drift_by_metric(
         ax.set_xlabel("average drift from baseline (%, log scale)")
     else:
         ax.set_xlabel("average drift from baseline (%)")
-    for label, value in zip(labels, series):
-        ax.text(max(value, 0.01), label, f" {value:,.1f} %", va="center", fontsize=8)
+    for row, value in enumerate(series):
+        place_label(ax, f"{value:,.1f} %", beside(0.01, max(value, 0.01), row), fontsize=8)
     ax.margins(x=0.15)
     ax.grid(True, axis="x", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     _title(ax, title or "Drift from baseline by metric (red: over threshold)")
-    _legend(ax, loc="lower right")
+    _legend(ax, [Patch(color=BREACH_COLOR, label="over the threshold"),
+                 Patch(color="#0072B2", label="within the threshold")],
+            loc="lower right")
     return figure
 
 
@@ -634,11 +886,16 @@ def plot_slo_compliance(
     ):
         values = daily[column].astype("float64")
         bars = ax.bar(x + offset, values.fillna(0), width, label=label, color=color, zorder=2)
-        for bar, value in zip(bars, values):
+        for bar, value, count in zip(bars, values, daily.get("snapshot_count", pd.Series(1, index=daily.index))):
+            middle = bar.get_x() + bar.get_width() / 2
             if math.isnan(value):
+                # Each SLO of each day shows: a figure that is missing says so where its bar would be.
                 bar.set_visible(False)
+                if count:
+                    ax.text(middle, 2, "no data", ha="center", va="bottom", rotation=90, fontsize=7,
+                            color="#777777")
                 continue
-            ax.text(bar.get_x() + bar.get_width() / 2, value + 0.8, f"{value:.0f}", ha="center", fontsize=7)
+            place_label(ax, f"{value:.0f}", above(middle, value, gap=1.5), fontsize=7)
             if value < target_percent:
                 bar.set_edgecolor(BREACH_COLOR)
                 bar.set_linewidth(2)
@@ -647,20 +904,21 @@ def plot_slo_compliance(
         if row.get("snapshot_count", 0) == 0:
             ax.text(i, 50, "no data", ha="center", va="center", rotation=90, color="#777777")
         elif bool(row.get("degraded")):
-            ax.axvspan(i - 0.5, i + 0.5, color=DEGRADED_COLOR, alpha=0.14, linewidth=0, zorder=0)
+            ax.axvspan(i - 0.5, i + 0.5, color=DEGRADED_COLOR, alpha=0.14, linewidth=0, zorder=0,
+                       label="degraded day")
             reasons = [name for name, key in (("availability", "availability_degraded"),
                                               ("latency", "latency_degraded"),
                                               ("error rate", "error_rate_degraded")) if bool(row.get(key))]
-            ax.text(i, 104, "degraded:\n" + ", ".join(reasons), ha="center", va="bottom", fontsize=7,
-                    color=BREACH_COLOR, fontweight="bold")
+            place_label(ax, "degraded on\n" + ", ".join(reasons), above(i, 100.0, gap=12.0, steps=3, step=4.0),
+                        fontsize=7, color=BREACH_COLOR, fontweight="bold")
     ax.set_xticks(x)
     ax.set_xticklabels([f"day {d}" for d in days])
-    ax.set_ylim(0, 122)
+    ax.set_ylim(0, 125)
     ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("snapshots meeting the SLO (%)")
     _tidy(ax)
     _title(ax, title or f"SLO compliance per day (a day is degraded below {target_percent:g} %)")
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9, ncols=3)
+    _outside_legend(ax, [Patch(facecolor="white", edgecolor=BREACH_COLOR, linewidth=2, label="below the target")])
     return figure
 
 
@@ -683,13 +941,12 @@ def plot_week_signals(
     axes = figure.subplots(4, 1, sharex=True)
     plot_availability(snapshots, axes[0], slo_percent=availability_slo_percent, daily=daily, anomalies=anomalies,
                       title="Availability")
-    plot_error_rate(snapshots, axes[1], threshold_percent=error_rate_threshold_percent, daily=None,
-                    anomalies=anomalies, title="Error rate")
-    plot_latency(snapshots, axes[2], slo_p99_ms=latency_slo_p99_ms, daily=None, anomalies=anomalies,
-                 title="Latency p95 / p99")
-    plot_resources(snapshots, axes[3], daily=None, anomalies=anomalies, title="CPU and memory")
-    for ax in axes[1:]:
-        mark_days(ax, daily, label_days=False)
+    # Every panel shades the degraded days (and names them in its legend); only the top one labels the days.
+    plot_error_rate(snapshots, axes[1], threshold_percent=error_rate_threshold_percent, daily=daily,
+                    label_days=False, anomalies=anomalies, title="Error rate")
+    plot_latency(snapshots, axes[2], slo_p99_ms=latency_slo_p99_ms, daily=daily, label_days=False,
+                 anomalies=anomalies, title="Latency p95 / p99")
+    plot_resources(snapshots, axes[3], daily=daily, label_days=False, anomalies=anomalies, title="CPU and memory")
     for ax in axes[:-1]:
         ax.set_xlabel("")
     axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
@@ -749,11 +1006,10 @@ def plot_stability_score(weekly: Mapping[str, Any], ax: Axes | None = None, *, t
                              title=title or "Stability score")
     figure, ax = _figure_and_axes(ax, (11.0, 2.6))
     for grade, low, high, color in GRADE_BANDS:
-        ax.barh(1, high - low, left=low, height=0.5, color=color, alpha=0.85)
+        ax.barh(1, high - low, left=low, height=0.5, color=color, alpha=0.85, gid=IN_PLACE)
         ax.text((low + high) / 2, 1, grade, ha="center", va="center", fontweight="bold", color="white")
-    ax.plot([score, score], [0.68, 1.32], color="black", linewidth=3)
-    ax.annotate(f"{score:.1f}", (score, 1.3), xytext=(0, 4), textcoords="offset points", ha="center",
-                fontweight="bold")
+    ax.plot([score, score], [0.68, 1.32], color="black", linewidth=3, gid=IN_PLACE)  # named by its figure
+    place_label(ax, f"{score:.1f}", above(score, 1.32, gap=2.0), fontweight="bold")
     settings = weekly.get("settings") or {}
     parts = _score_parts(weekly, settings)
     left = 0.0
@@ -773,7 +1029,7 @@ def plot_stability_score(weekly: Mapping[str, Any], ax: Axes | None = None, *, t
         ax.spines[side].set_visible(False)
     grade = weekly.get("stability_grade")
     _title(ax, title or f"Stability score {score:.1f} / 100, grade {grade}")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    _outside_legend(ax)
     return figure
 
 
@@ -870,21 +1126,26 @@ def plot_incident_timeline(
 
     window = _frame_span(snapshots)
 
-    def bar(lane: int, begin: Any, end: Any, color: str, alpha: float = 0.9) -> None:
+    named: set[str] = set()
+
+    def bar(lane: int, begin: Any, end: Any, color: str, label: str) -> None:
+        # Each kind of bar is named once in the legend.
         left, width = _bar_extent(begin, end, *window)
-        ax.barh(lane, width, left=left, height=0.6, color=color, alpha=alpha)
+        ax.barh(lane, width, left=left, height=0.6, color=color, alpha=0.9, label=None if label in named else label)
+        named.add(label)
 
     for day_number, begin, end in day_spans(daily):
         if bool(daily.loc[day_number].get("degraded")):
-            bar(0, begin, end, DEGRADED_COLOR)
+            bar(0, begin, end, DEGRADED_COLOR, "degraded day")
     for begin, end in interval_spans(snapshots["availability"] < availability_slo_percent, interval):
-        bar(1, begin, end, SIGNAL_COLORS["availability"])
+        bar(1, begin, end, SIGNAL_COLORS["availability"], f"availability below the {availability_slo_percent:g} % SLO")
     for begin, end in interval_spans(snapshots["p99_latency_ms"] >= latency_slo_p99_ms, interval):
-        bar(2, begin, end, SIGNAL_COLORS["p99_latency_ms"])
+        bar(2, begin, end, SIGNAL_COLORS["p99_latency_ms"], f"p99 latency over the {latency_slo_p99_ms:g} ms SLO")
     for offset, (name, labels) in enumerate(alert_keys):
         rows = episodes[(episodes["alertname"] == name) & (episodes["label_text"] == labels)]
         for _, row in rows.iterrows():
-            bar(3 + offset, row["span_start"], row["span_end"], SEVERITY_COLORS.get(row["severity"], "#777777"))
+            bar(3 + offset, row["span_start"], row["span_end"], SEVERITY_COLORS.get(row["severity"], "#777777"),
+                f"{row['severity']} alert")
     anomaly_lane = len(lanes) - 1
     if anomalies is None:
         ax.text(_xt(snapshots.index.min()), anomaly_lane, "  not available (no anomalies.jsonl)", va="center",
@@ -895,7 +1156,7 @@ def plot_incident_timeline(
         for severity, group in anomalies.groupby("severity", sort=False):
             ax.scatter(_x(pd.DatetimeIndex(group["timestamp"])), [anomaly_lane] * len(group),
                        color=ANOMALY_COLORS.get(severity, "#555555"), s={"high": 60, "medium": 40}.get(severity, 22),
-                       marker="D", zorder=5, label=f"anomaly ({severity})")
+                       marker="D", zorder=5, label=f"{severity} anomaly")
     mark_days(ax, daily)
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([safe_text(lane) for lane in lanes], fontsize=9)
@@ -904,13 +1165,7 @@ def plot_incident_timeline(
     ax.grid(True, axis="x", alpha=0.3)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    handles = [Patch(color=DEGRADED_COLOR, label="degraded day")]
-    handles += [Patch(color=SEVERITY_COLORS[s], label=f"{s} alert") for s in SEVERITY_COLORS
-                if not episodes.empty and s in set(episodes["severity"])]
-    if anomalies is not None and not anomalies.empty:
-        handles += [Line2D([], [], marker="D", linestyle="", color=ANOMALY_COLORS[s], label=f"{s} anomaly")
-                    for s in ANOMALY_COLORS if s in set(anomalies["severity"])]
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), framealpha=0.9)
+    _outside_legend(ax)
     _title(ax, title or "What happened, when (UTC)", pad=14)
     return figure
 
@@ -937,8 +1192,7 @@ def plot_burndown(burndown: Mapping[str, Any] | None, ax: Axes | None = None, *,
     rates = days["burn_rate"] if "burn_rate" in days else pd.Series([None] * len(days))
     for xi, rate, used in zip(x, rates, days["budget_consumed_percent"]):
         if rate is not None and not (isinstance(rate, float) and math.isnan(rate)):
-            ax.annotate(f"×{rate:.1f}", (xi, max(float(used), 0.0)), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize=7, color="#333333")
+            place_label(ax, f"×{rate:.1f}", above(float(xi), max(float(used), 0.0)), fontsize=7, color="#333333")
     ax.set_xticks(x)
     ax.set_xticklabels([f"day {int(d)}" for d in x])
     top = float(np.nanmax(days[["cumulative_consumed_percent", "budget_remaining_percent"]].to_numpy(float)))
@@ -963,7 +1217,7 @@ def plot_burndown(burndown: Mapping[str, Any] | None, ax: Axes | None = None, *,
     else:
         heading += ": not projected to run out"
     _title(ax, title or heading)
-    ax.legend(fontsize=8, loc="upper left", framealpha=0.9, ncols=2)
+    _outside_legend(ax)
     ax.text(1.0, -0.2, "×n: burn rate (1 = spending exactly the budget)", transform=ax.transAxes, ha="right",
             fontsize=7, color="#555555")
     return figure
@@ -1095,7 +1349,7 @@ def plot_score_ranking(
         if score is None:
             ax.text(1.0, row, "no data", ha="left", va="center", fontsize=8, fontstyle="italic", color="#777777")
         else:
-            ax.text(float(score) + 1.0, row, f"{float(score):.0f}", ha="left", va="center", fontsize=7)
+            place_label(ax, f"{float(score):.0f}", beside(0.0, float(score), float(row)), fontsize=7)
     ax.set_yticks(rows)
     ax.set_yticklabels([safe_text(e["service"]) for e in services])
     ax.set_ylim(-0.6, len(services) - 0.4)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from datetime import timedelta
+from itertools import combinations
 
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Annotation
+from matplotlib.transforms import Bbox
 
 from factories import START, at, make_snapshot
 from stabmon.core.daily import aggregate_days
 from stabmon.core.weekly import weekly_summary
+from stabmon.demo.week import run_demo_week
 from stabmon.report import charts, rundata
 from stabmon.core.model import Alert, Baseline, Window
 
@@ -342,3 +351,289 @@ def test_degradation_heatmap_greys_out_days_without_data():
     assert to_hex(rgba[0, 1]) == charts.NO_DATA_COLOR.lower()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["degraded", "fine", "no data"]
     assert [label.get_text() for label in ax.get_yticklabels()] == [r"svc-\$a", "svc-b"]
+
+
+# ---------------------------------------------------------------------------
+# charts that read: every chart of the demo incident week, drawn with Agg
+
+
+def draw(figure: Figure):
+    """Draw ``figure`` with Agg (layout and label placement done) and return the renderer."""
+    canvas = FigureCanvasAgg(figure)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing  # a glyph the font lacks would show as a box
+    return canvas.get_renderer()
+
+
+def chart_axes(figure: Figure) -> list:
+    """The axes that draw data: not colorbars, not the "not available" placeholders."""
+    return [ax for ax in figure.axes if ax.get_label() != "<colorbar>" and ax.axison]
+
+
+def marker_extents(ax, renderer) -> list[Bbox]:
+    """A box around every marker: line markers and scatter points, from their sizes in points."""
+    per_point = renderer.points_to_pixels(1.0)
+    boxes = []
+    for line in ax.lines:
+        if line.get_visible() and line.get_marker() not in ("None", "", " ", None):
+            r = line.get_markersize() / 2 * per_point
+            boxes += [Bbox([[x - r, y - r], [x + r, y + r]]) for x, y in ax.transData.transform(line.get_xydata())
+                      if math.isfinite(x) and math.isfinite(y)]
+    for points in ax.collections:
+        if isinstance(points, PathCollection):
+            xy = points.get_offset_transform().transform(points.get_offsets())
+            sizes = np.broadcast_to(points.get_sizes(), (len(xy),))
+            boxes += [Bbox([[x - math.sqrt(s) / 2 * per_point, y - math.sqrt(s) / 2 * per_point],
+                            [x + math.sqrt(s) / 2 * per_point, y + math.sqrt(s) / 2 * per_point]])
+                      for (x, y), s in zip(xy, sizes)]
+    return boxes
+
+
+def assert_labels_readable(figure: Figure, renderer) -> None:
+    """No two texts of an axes overlap; none overlaps its legend or sits on a marker."""
+    for ax in chart_axes(figure):
+        texts = [t for t in ax.texts if t.get_visible() and t.get_text().strip()]
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+        for (a, box_a), (b, box_b) in combinations(boxes, 2):
+            assert not box_a.overlaps(box_b), (ax.get_title(loc="left"), a, b)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend_box = legend.get_window_extent(renderer)
+            assert not [text for text, box in boxes if box.overlaps(legend_box)], ax.get_title(loc="left")
+        for marker in marker_extents(ax, renderer):
+            assert not [text for text, box in boxes if box.overlaps(marker)], ax.get_title(loc="left")
+
+
+def rgb(colour) -> tuple[float, float, float] | None:
+    """A colour as rounded RGB, or ``None`` when it is fully transparent (nothing drawn)."""
+    rgba = to_rgba(colour)
+    return None if rgba[3] == 0 else tuple(round(c, 2) for c in rgba[:3])
+
+
+def patch_colour(patch):
+    # A hatched span has no face: its hatch is drawn in the edge colour.
+    return rgb(patch.get_facecolor()) or rgb(patch.get_edgecolor())
+
+
+def drawn_artists(ax):
+    """``(artist, colours)`` of every data artist of ``ax`` a reader has to be told about."""
+    for artist in [*ax.lines, *ax.patches, *ax.collections]:
+        if not artist.get_visible() or artist.get_gid() == charts.IN_PLACE:
+            continue
+        if isinstance(artist, Line2D):
+            if len(artist.get_xdata()) == 0:
+                continue  # a legend proxy
+            colours = {rgb(artist.get_color())}
+        elif isinstance(artist, Patch):
+            colours = {patch_colour(artist)}
+        else:
+            faces = [rgb(c) for c in artist.get_facecolor()]
+            colours = set(faces) if any(faces) else {rgb(c) for c in artist.get_edgecolor()}
+        yield artist, colours - {None}
+
+
+def legend_colours(legend) -> set:
+    colours = set()
+    for handle in legend.legend_handles:
+        if isinstance(handle, Line2D):
+            colours |= {rgb(handle.get_color()), rgb(handle.get_markerfacecolor())}
+        elif isinstance(handle, Patch):
+            colours |= {rgb(handle.get_facecolor()), rgb(handle.get_edgecolor())}
+        else:
+            colours |= {rgb(c) for c in handle.get_facecolor()}
+    return colours - {None}
+
+
+def assert_legend_complete(figure: Figure) -> None:
+    """Every labelled artist is in its legend, and every drawn colour is one of the legend's handles."""
+    for ax in chart_axes(figure):
+        drawn = list(drawn_artists(ax))
+        if not drawn:
+            continue
+        legend = ax.get_legend()
+        assert legend is not None, ax.get_title(loc="left")
+        entries = {t.get_text() for t in legend.get_texts()}
+        labels = {a.get_label() for a, _ in drawn if not (a.get_label() or "_").startswith("_")}
+        assert labels <= entries, (ax.get_title(loc="left"), labels - entries)
+        known = legend_colours(legend)
+        for artist, colours in drawn:
+            assert colours <= known, (ax.get_title(loc="left"), artist, colours - known)
+
+
+def time_axes(figure: Figure) -> list:
+    return [ax for ax in chart_axes(figure) if isinstance(ax.xaxis.get_major_formatter(), mdates.DateFormatter)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo incident week (7 days at 30 minutes) as the notebooks load it."""
+    folder = tmp_path_factory.mktemp("demo")
+    run_demo_week(folder, fsync=False, scrape_seconds=600)
+    return rundata.load_run(folder)
+
+
+def week_charts(run) -> dict:
+    s = run.settings
+    return {
+        "stability score": lambda: charts.plot_stability_score(run.weekly),
+        "slo compliance": lambda: charts.plot_slo_compliance(run.daily,
+                                                        target_percent=s.degradation_compliance_percent),
+        "week signals": lambda: charts.plot_week_signals(
+            run.snapshots, run.daily, availability_slo_percent=s.availability_slo_percent,
+            latency_slo_p99_ms=s.latency_slo_p99_ms, error_rate_threshold_percent=s.error_rate_degraded_percent,
+            anomalies=run.anomalies),
+        "drift heatmap": lambda: charts.plot_drift_heatmap(rundata.drift_matrix(run),
+                                                           threshold_percent=s.drift_threshold_percent),
+        "resource trend": lambda: charts.plot_resource_trend(run.daily, trend=run.weekly["resource_trend"]),
+        "alert episodes": lambda: charts.plot_alert_episodes(run.episodes, daily=run.daily),
+        "anomaly timelines": lambda: charts.plot_anomaly_timelines(run.snapshots, run.anomalies, daily=run.daily),
+        "burn-down": lambda: charts.plot_burndown(run.burndown),
+        "incident timeline": lambda: charts.plot_incident_timeline(
+            run.snapshots, run.episodes, run.daily, anomalies=run.anomalies,
+            availability_slo_percent=s.availability_slo_percent, latency_slo_p99_ms=s.latency_slo_p99_ms),
+    }
+
+
+def day_charts(run, day_number: int) -> dict:
+    s = run.settings
+    day = rundata.day_view(run, day_number)
+    return {
+        "availability": lambda: charts.plot_availability(day.snapshots, slo_percent=s.availability_slo_percent,
+                                                         anomalies=day.anomalies),
+        "error rate": lambda: charts.plot_error_rate(day.snapshots, threshold_percent=s.error_rate_degraded_percent,
+                                                     anomalies=day.anomalies),
+        "latency": lambda: charts.plot_latency(day.snapshots, slo_p99_ms=s.latency_slo_p99_ms,
+                                               anomalies=day.anomalies),
+        "resources": lambda: charts.plot_resources(day.snapshots, anomalies=day.anomalies),
+        "alert episodes": lambda: charts.plot_alert_episodes(day.episodes, start=day.start, end=day.end),
+        "drift": lambda: charts.plot_drift_by_metric(day.summary["drift_by_metric"],
+                                                     threshold_percent=s.drift_threshold_percent),
+    }
+
+
+WEEK_CHARTS = ["stability score", "slo compliance", "week signals", "drift heatmap", "resource trend",
+               "alert episodes", "anomaly timelines", "burn-down", "incident timeline"]
+DAY_CHARTS = ["availability", "error rate", "latency", "resources", "alert episodes", "drift"]
+
+
+def assert_within(ax, begin: pd.Timestamp, end: pd.Timestamp) -> None:
+    low, high = ax.get_xlim()
+    assert float(mdates.date2num(begin.tz_convert(None).to_pydatetime())) - ONE_SECOND <= low
+    assert high <= float(mdates.date2num(end.tz_convert(None).to_pydatetime())) + ONE_SECOND
+
+
+@pytest.mark.parametrize("name", WEEK_CHARTS)
+def test_week_charts_of_the_demo_read(demo, name):
+    figure = week_charts(demo)[name]()
+    renderer = draw(figure)
+    assert_labels_readable(figure, renderer)
+    assert_legend_complete(figure)
+    # The week's timelines span what its snapshots cover: (t_0 - interval, t_last].
+    for ax in time_axes(figure):
+        assert_within(ax, demo.snapshots.index.min() - demo.interval, demo.snapshots.index.max())
+
+
+# Day 3: the 5xx incident; day 4: a warning that runs past midnight; day 5: the latency regression.
+@pytest.mark.parametrize("day_number", [3, 4, 5])
+@pytest.mark.parametrize("name", DAY_CHARTS)
+def test_day_charts_of_the_demo_read(demo, name, day_number):
+    figure = day_charts(demo, day_number)[name]()
+    renderer = draw(figure)
+    assert_labels_readable(figure, renderer)
+    assert_legend_complete(figure)
+    day = rundata.day_view(demo, day_number)
+    for ax in time_axes(figure):
+        assert_within(ax, day.start, day.end)
+        # Every label stays on its axes (a duration label of an episode cut at midnight too).
+        frame = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            if text.get_transform() == ax.transData or isinstance(text, Annotation):
+                assert frame.x0 <= box.x0 and box.x1 <= frame.x1, text.get_text()
+
+
+def test_the_burn_rate_label_is_not_under_a_marker(demo):
+    # Day 3 burns about 120 % of the budget (x8.4) and the cumulative line's marker sits some 6 points
+    # over the bar's top, where the label went: the label is moved clear of it.
+    day = next(d for d in demo.burndown["days"] if d["day_number"] == 3)
+    assert day["cumulative_consumed_percent"] - day["budget_consumed_percent"] < 10
+    figure = charts.plot_burndown(demo.burndown)
+    renderer = draw(figure)
+    ax = figure.axes[0]
+    day3 = next(t for t in ax.texts if t.get_text() == f"×{day['burn_rate']:.1f}")
+    markers = marker_extents(ax, renderer)
+    assert not any(day3.get_window_extent(renderer).overlaps(m) for m in markers)
+
+
+def test_labels_of_neighbouring_episodes_do_not_overlap():
+    # Two 90-minute warnings 1 h apart on one row of a 3-day axis: "1 h 30 min" ends 1 h before the
+    # next bar starts, far less than its own width, so the second label must move (the "9090min" bug).
+    alert = Alert(alertname="DiskFilling", severity="warning",
+                  labels={"alertname": "DiskFilling", "severity": "warning"})
+    firing = set(range(10, 12)) | set(range(13, 15))  # snapshots 10-11 and 13-14, one hour each
+    snapshots = [make_snapshot(t, alerts=[alert] if k in firing else []) for k, t in enumerate(WEEK.times())]
+    episodes = rundata.episodes_frame(aggregate_days(snapshots, WEEK), WEEK)
+    assert len(episodes) == 2
+    figure = charts.plot_alert_episodes(episodes, daily=rundata.daily_frame(aggregate_days(snapshots, WEEK)))
+    renderer = draw(figure)
+    ax = figure.axes[0]
+    labels = [t for t in ax.texts if t.get_text() == "2 h"]
+    assert len(labels) == 2
+    assert not labels[0].get_window_extent(renderer).overlaps(labels[1].get_window_extent(renderer))
+    # Nor does a label sit on the other episode's bar.
+    bars = [p.get_window_extent(renderer) for p in ax.patches if p.get_height() == pytest.approx(0.6)]
+    assert len(bars) == 2
+    assert not any(label.get_window_extent(renderer).overlaps(bar) for label in labels for bar in bars)
+    assert_labels_readable(figure, renderer)
+    assert_legend_complete(figure)
+
+
+def test_slo_compliance_shows_every_slo_of_every_day():
+    _, daily, _ = _week()
+    daily = daily.copy()
+    daily.loc[2, "latency_slo_compliance_percent"] = float("nan")  # day 2 measured availability only
+    figure = charts.plot_slo_compliance(daily, target_percent=95)
+    renderer = draw(figure)
+    ax = figure.axes[0]
+    bars = [p for p in ax.patches if p.get_visible() and p.get_width() == pytest.approx(0.38)]
+    # Two bars a day (availability, latency) but day 2's latency, which says "no data" in its place.
+    assert len(bars) == 5
+    (missing,) = [t for t in ax.texts if t.get_text() == "no data"]
+    assert missing.get_position()[0] == pytest.approx(1 + 0.38 / 2)
+    assert_labels_readable(figure, renderer)
+    assert_legend_complete(figure)
+
+
+def test_fleet_and_release_charts_read():
+    summary = {"services": [fleet_entry("svc-bad", 41.0, rollback=True), fleet_entry("svc-silent", None),
+                            fleet_entry("svc-good", 97.5), fleet_entry("svc-full", 100.0)]}
+    matrix = pd.DataFrame({"day 1": [1.0, 0.0], "day 2": [float("nan"), 0.0]}, index=["svc-a", "svc-b"])
+    band = pd.DataFrame({"day_number": [1, 2, 3], "current": [250.0, 900.0, 240.0], "low": [230.0, 235.0, 228.0],
+                         "high": [260.0, 262.0, 255.0], "previous": [245.0, 248.0, 241.0],
+                         "status": ["same", "worse", "same"]})
+    for figure in (charts.plot_score_ranking(summary), charts.plot_degradation_heatmap(matrix),
+                   charts.plot_release_band(band, "p99_latency_ms")):
+        renderer = draw(figure)
+        assert_labels_readable(figure, renderer)
+        assert_legend_complete(figure)
+    # A full score's label does not leave the axes (100 of 105): it goes inside the bar's end or beside.
+    ranking = charts.plot_score_ranking(summary)
+    renderer = draw(ranking)
+    ax = ranking.axes[0]
+    frame = ax.get_window_extent(renderer)
+    full = next(t for t in ax.texts if t.get_text() == "100")
+    assert full.get_window_extent(renderer).x1 <= frame.x1
+
+
+@pytest.mark.parametrize("hours", [37, 48, 72, 168])
+def test_date_ticks_never_repeat_a_date(hours):
+    # Beyond 36 h the ticks are dates: 72 h / 9 ticks would be 8 h steps, so 12 h ticks labelled
+    # "Mon 05 Jan", "Mon 05 Jan", ...; whole days instead.
+    start = pd.Timestamp("2026-01-04 23:00")
+    major, _, fmt = charts.time_ticks(start, start + pd.Timedelta(hours=hours))
+    labels = list(major.strftime(fmt))
+    assert fmt == "%a %d %b" and len(labels) == len(set(labels)) >= 1
+    assert all(tick == tick.normalize() for tick in major)
