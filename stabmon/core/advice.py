@@ -166,8 +166,8 @@ def _error_budget(summary: dict[str, Any], days: Sequence[dict[str, Any]], setti
     remaining = burn.get("budget_remaining_percent")
     if remaining is not None and remaining < 0:
         return Advice(
-            f"The error budget of the {burn['slo_target_percent']:g}% SLO is exhausted "
-            f"({burn['cumulative_consumed_percent']:.0f}% consumed): freeze risky changes until it recovers.",
+            f"The error budget of the {burn['slo_target_percent']:g} % SLO is exhausted "
+            f"({burn['cumulative_consumed_percent']:.1f} % used): freeze risky changes until it recovers.",
             ("Freeze non-urgent releases until the error budget recovers",),
         )
     if burn.get("projected_exhaustion"):

@@ -436,7 +436,7 @@ def daily_breakdown_table(run: RunData) -> Block:
         "error rate %": daily["avg_error_rate"],
         "p99 avg ms": daily["avg_p99_latency_ms"],
         "latency compliance %": daily["latency_slo_compliance_percent"],
-        "drift %": daily["avg_drift_percent"],
+        "drift % (absolute)": daily["avg_drift_percent"],
         "critical / warning alerts": [f"{c} / {w}" for c, w in zip(daily["total_critical_alerts"],
                                                                    daily["total_warning_alerts"])],
         "snapshots": [f"{int(a)}/{int(e)}" for a, e in zip(daily["snapshot_count"], daily["expected_snapshots"])],
@@ -499,7 +499,10 @@ def baseline_table(run: RunData, day_number: int | None = None) -> Block:
     frame = baseline_comparison(run, day_number)
     if frame.empty:
         return paragraph("No baseline recorded for this run: no comparison.", tone="note")
-    return table(frame, index=True)
+    shown = frame.rename(columns={"observed_mean": "observed mean", "observed_max": "observed max",
+                                  "avg_drift_percent": "average drift %", "drift_threshold_percent": "drift target %",
+                                  "over_threshold": "over the drift target"})
+    return table(shown, index=True)
 
 
 def burndown_table(run: RunData) -> Block:
