@@ -238,7 +238,8 @@ def _worst(breach: "Breach") -> str:
 
 
 def _within(start: datetime, end: datetime, spans: Sequence[tuple[datetime, datetime]]) -> bool:
-    return any(start <= span_end and end >= span_start for span_start, span_end in spans)
+    # Spans are (start, end]: two that only touch share no snapshot.
+    return any(start < span_end and end > span_start for span_start, span_end in spans)
 
 
 def retrospective_actions(
