@@ -69,6 +69,9 @@ def run_report_command(args: argparse.Namespace) -> int:
         raise InputError("--previous works on a run folder; for a fleet, run 'stabmon compare' on the fleet folder")
     if args.bundle and is_fleet_folder(folder):
         raise InputError("--bundle works on a run folder; run it on a service's folder of the fleet")
+    if args.bundle and args.only and "retrospective" not in args.only \
+            and not (folder / store.REPORTS_DIR / "retrospective.md").exists():
+        raise InputError("--bundle needs the retrospective: add --only retrospective")
     render_folder(folder, jobs=args.jobs, timeout=args.timeout, only=args.only, all_services=args.all,
                   progress=not args.no_progress, previous_runs=previous or None)
     if args.bundle:

@@ -283,9 +283,9 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
          f"{d['total_critical_alerts']} / {d['total_warning_alerts']} / {d['total_info_alerts']}", "", ""),
         ("Alert-free hours", f"{d['alert_free_hours']:.1f} h", "no critical or warning alert firing", ""),
         ("Drift from baseline (avg / max)", f"{_pct(d['avg_drift_percent'], 1)} / {_pct(d['max_drift_percent'], 1)}",
-         f"≤ {s.drift_threshold_percent:g} % per metric",
+         f"≤ {s.drift_threshold_percent:g} % per metric (drift target)",
          status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
-        ("Metrics over the drift threshold", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
+        ("Metrics over the drift target", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
         ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
          "all", status(meta["actual_snapshots"] >= meta["expected_snapshots"])),
     ]

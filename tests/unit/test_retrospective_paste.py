@@ -239,3 +239,11 @@ def test_evidence_decides_each_item_and_none_repeats():
     assert not any("error_rate level shift" in i for i in text)
     for item in text:
         assert not re.search(r"retrospective|Schedule|database|EXPLAIN", item), item
+
+
+def test_bundle_without_a_retrospective_is_one_line_and_exit_1(tmp_path, capsys):
+    from stabmon.cli.main import main
+
+    assert main(["report", "--input", str(tmp_path), "--only", "weekly", "--bundle", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "stabmon: error: --bundle needs the retrospective: add --only retrospective"
