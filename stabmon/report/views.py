@@ -285,7 +285,7 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
         ("Drift from baseline (avg / max)", f"{_pct(d['avg_drift_percent'], 1)} / {_pct(d['max_drift_percent'], 1)}",
          f"≤ {s.drift_threshold_percent:g} % per metric (drift target)",
          status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
-        ("Metrics over the drift target", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
+        ("Metrics worse than the baseline by more than the drift target", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
         ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
          "all", status(meta["actual_snapshots"] >= meta["expected_snapshots"])),
     ]
@@ -500,7 +500,8 @@ def baseline_table(run: RunData, day_number: int | None = None) -> Block:
     if frame.empty:
         return paragraph("No baseline recorded for this run: no comparison.", tone="note")
     shown = frame.rename(columns={"observed_mean": "observed mean", "observed_max": "observed max",
-                                  "avg_drift_percent": "average drift %", "drift_threshold_percent": "drift target %",
+                                  "avg_drift_percent": "average drift % (either direction)",
+                                  "drift_threshold_percent": "drift target %",
                                   "over_threshold": "over the drift target"})
     return table(shown, index=True)
 
@@ -531,10 +532,12 @@ def retrospective_summary(run: RunData) -> Block:
               f"(UTC, {format_duration(run.window.duration_hours)}).")
     blocks = [paragraph(("b", bold), f" ({rest.rstrip('.')}). {period}",
                         tone={"rollback": "bad", "inconclusive": "warn"}.get(state, "good"))]
-    evidence = weekly_md.verdict_evidence(w, run_impact(run)) + weekly_md.reason_lines(w)
-    if evidence:
-        blocks.append(bullets(evidence))
-    blocks += [user_impact(run), detection_summary(run), paragraph(weekly_md.score_line(w))]
+    # The user impact leads the evidence (the same figures as the weekly verdict's first lines), then the reasons.
+    blocks.append(user_impact(run))
+    reasons = weekly_md.verdict_evidence(w) + weekly_md.reason_lines(w)
+    if reasons:
+        blocks.append(bullets(reasons))
+    blocks += [detection_summary(run), paragraph(weekly_md.score_line(w))]
     return stack(*blocks)
 
 
@@ -546,13 +549,13 @@ def user_impact(run: RunData) -> Block:
     """What the users felt: failed requests, minutes out of each SLO, the error budget used."""
     impact = run_impact(run)
     s = run.settings
-    failed = ("n/a (no request counts)" if impact.failed_requests is None else
-              f"{impact.failed_requests:,} of {impact.requests:,} requests "
+    failed = ("failed requests n/a (no request counts)" if impact.failed_requests is None else
+              f"{impact.failed_requests:,} failed requests of {impact.requests:,} "
               f"({weekly_md._pct(impact.error_rate_percent, 3)})")
     used = ("n/a (no slo_burndown.json)" if run.burndown is None else
             f"{budget_outlook(run.burndown)}")
     return paragraph(("b", "User impact:"),
-                     f" failed requests {failed}; {_minutes(impact.minutes_below_availability_slo)} below the "
+                     f" {failed}; {_minutes(impact.minutes_below_availability_slo)} below the "
                      f"{s.availability_slo_percent:g} % availability SLO; "
                      f"{_minutes(impact.minutes_over_latency_slo)} at or over the {s.latency_slo_p99_ms:g} ms "
                      f"p99 latency SLO; error budget {used}.")

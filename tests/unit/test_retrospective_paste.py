@@ -101,7 +101,7 @@ def test_the_first_screen_states_release_verdict_impact_and_detection(rendered):
     assert "**Release v2.0.1 (commit abc1234)**" in first
     assert "**Verdict: " in first and "User impact:" in first
     # 3 hourly snapshots below the SLO: 180 min; 3 x 30 = 90 failed requests of 48 x 1,000.
-    assert "90 of 48,000 requests" in first and "180 min below the 99.9 % availability SLO" in first
+    assert "90 failed requests of 48,000 (0.188 %)" in first and "180 min below the 99.9 % availability SLO" in first
     # The alert fires at the first snapshot out of the SLO; back within it at 09:00, 3 h after 06:00.
     assert "within 1 h (\\<b>Checkout_5xx\\</b> was firing at the first snapshot out of the SLO)" in first
     assert "Time to mitigate (to the first snapshot back within the SLO): 3 h." in first
