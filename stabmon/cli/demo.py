@@ -11,6 +11,7 @@ from stabmon.cli.monitor import add_release_arguments, release_info
 from stabmon.cli.report import render_folder
 from stabmon.core.durations import format_duration
 from stabmon.core.errors import InputError
+from stabmon.core.markdown import score_line, verdict_of
 from stabmon.demo.folder import check_demo_folder, prepare_demo_folder
 from stabmon.store.lock import run_lock
 
@@ -72,8 +73,9 @@ def run_demo(args: argparse.Namespace) -> int:
             raise InputError(f"--duration {args.duration:g} --interval {args.interval:g}: {error}") from None
     weekly = result.weekly
     print(f"demo ({args.scenario}, {format_duration(args.duration)}): {weekly['total_snapshots']} snapshots, {len(result.daily)} daily summaries in {out}")
-    print(f"stability score {weekly['stability_score']} grade {weekly['stability_grade']}; "
-          f"rollback {'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}")
+    # The verdict first, the score labelled as what it is (the reports' wording, stabmon.core.markdown).
+    print(f"verdict {verdict_of(weekly).upper()}: rollback "
+          f"{'RECOMMENDED' if weekly['rollback_recommended'] else 'not recommended'}; {score_line(weekly)}")
     print(f"weekly report: {out / store.WEEKLY_MD}")
     if not args.no_report:
         render_folder(out, jobs=args.jobs)

@@ -40,6 +40,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--previous", metavar="RUN", action="append", default=None,
                         help="an earlier release's run folder: the weekly notebook and the retrospective compare "
                         "this week with it, day by day (repeatable)")
+    parser.add_argument("--bundle", action="store_true",
+                        help="also write reports/retrospective.zip: the retrospective's Markdown and its charts")
 
 
 #: Signals that stop a rendering: Ctrl-C and a scheduler's stop.
@@ -145,6 +147,15 @@ def run_report_command(args: argparse.Namespace) -> int:
         check_comparable(folder, Path(path))
     if previous and is_fleet_folder(folder):
         raise InputError("--previous works on a run folder; for a fleet, run 'stabmon compare' on the fleet folder")
+    if args.bundle and is_fleet_folder(folder):
+        raise InputError("--bundle works on a run folder; run it on a service's folder of the fleet")
+    if args.bundle and args.only and "retrospective" not in args.only \
+            and not (folder / store.REPORTS_DIR / "retrospective.md").exists():
+        raise InputError("--bundle needs the retrospective: add --only retrospective")
     render_folder(folder, jobs=args.jobs, timeout=args.timeout, only=args.only, all_services=args.all,
                   progress=not args.no_progress, previous_runs=previous or None)
+    if args.bundle:
+        from stabmon.report.bundle import write_bundle
+
+        print(f"retrospective bundle: {write_bundle(folder / store.REPORTS_DIR)}")
     return 0

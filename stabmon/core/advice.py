@@ -9,11 +9,19 @@ days behind it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from stabmon.core.figures import day_list, days_with_data, mean_of
-from stabmon.core.model import METRIC_LABELS
+from stabmon.core.budget import budget_exhausted_day, budget_used_percent
+from stabmon.core.durations import format_duration
+from stabmon.core.figures import day_list, days_with_data
+from stabmon.core.model import METRIC_LABELS, parse_time
+from stabmon.core.rollback import week_regression_drift
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
+from stabmon.core.wording import drift_target, rollback_limit
+
+if TYPE_CHECKING:
+    from stabmon.core.impact import Breach
 
 #: How many anomalies or regressions a recommendation cites by name before "and N more".
 CITED = 5
@@ -79,13 +87,13 @@ def _latency(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: 
 def _drift(summary: dict[str, Any], days: Sequence[dict[str, Any]], settings: Settings) -> Advice | None:
     # Regression drift only: an improvement (CPU below the baseline, fewer
     # errors) is no reason to investigate.
-    drift = mean_of(d.get("avg_regression_drift_percent") for d in days)
+    drift = week_regression_drift(days)
     if drift is None or not drift > settings.drift_threshold_percent:
         return None
     drifting = sorted({m for d in days for m in d["metrics_exceeding_drift_threshold"]})
     return Advice(
-        f"Average regression drift from baseline {drift:.1f}% exceeds {settings.drift_threshold_percent:g}% "
-        f"(metrics worse than the baseline: {', '.join(drifting) or 'none over threshold on a single day'}): "
+        f"Average regression drift from the baseline {drift:.1f} % is over the {drift_target(settings)}; metrics "
+        f"over it on at least one day: {', '.join(drifting) or 'none on a single day'}: "
         "investigate unexpected behavior changes.",
         ("Compare baseline vs current configurations",),
     )
@@ -120,8 +128,8 @@ def _degraded_days(summary: dict[str, Any], days: Sequence[dict[str, Any]], sett
     if degraded < settings.rollback_degraded_days:
         return None
     return Advice(
-        f"{degraded} days degraded (days {', '.join(map(str, summary['degraded_days']))}, "
-        f"limit {settings.rollback_degraded_days}): consider rollback to previous version."
+        f"{degraded} degraded days, days {', '.join(map(str, summary['degraded_days']))} "
+        f"(rollback limit: {rollback_limit('degraded_days', settings)}): consider rollback to previous version."
     )
 
 
@@ -158,8 +166,8 @@ def _error_budget(summary: dict[str, Any], days: Sequence[dict[str, Any]], setti
     remaining = burn.get("budget_remaining_percent")
     if remaining is not None and remaining < 0:
         return Advice(
-            f"The error budget of the {burn['slo_target_percent']:g}% SLO is exhausted "
-            f"({burn['cumulative_consumed_percent']:.0f}% consumed): freeze risky changes until it recovers.",
+            f"The error budget of the {burn['slo_target_percent']:g} % SLO is exhausted "
+            f"({burn['cumulative_consumed_percent']:.1f} % used): freeze risky changes until it recovers.",
             ("Freeze non-urgent releases until the error budget recovers",),
         )
     if burn.get("projected_exhaustion"):
@@ -202,3 +210,151 @@ def recommendations_and_actions(summary: dict[str, Any], settings: Settings = DE
     if recs:
         actions.append("Schedule post-release retrospective meeting")
     return recs, actions
+
+
+# ---------------------------------------------------------------------------
+# the retrospective's action items
+
+
+#: The fields a team fills in on each retrospective action item.
+ACTION_FIELDS = "owner: TBD · due: TBD"
+
+#: A breach detected later than this many snapshot intervals asks for a faster alert.
+SLOW_DETECTION_INTERVALS = 1
+
+
+def _hhmm(ts: datetime) -> str:
+    return ts.strftime("%a %d %b %H:%M")
+
+
+def _slo_words(slo: str, settings: Settings) -> str:
+    if slo == "availability":
+        return f"availability below the {settings.availability_slo_percent:g} % SLO"
+    return f"p99 latency at or over the {settings.latency_slo_p99_ms:g} ms SLO"
+
+
+def _worst(breach: "Breach") -> str:
+    return f"lowest {breach.worst:.3f} %" if breach.slo == "availability" else f"peak {breach.worst:.0f} ms"
+
+
+def _within(start: datetime, end: datetime, spans: Sequence[tuple[datetime, datetime]]) -> bool:
+    # Spans are (start, end]: two that only touch share no snapshot.
+    return any(start < span_end and end > span_start for span_start, span_end in spans)
+
+
+def retrospective_actions(
+    summary: dict[str, Any],
+    breaches: Sequence["Breach"],
+    *,
+    burndown: dict[str, Any] | None = None,
+    drifting: dict[str, float] | None = None,
+    release: str | None = None,
+) -> list[str]:
+    """The retrospective's action items: each one from a piece of this window's evidence, none twice.
+
+    In order: the rollback decision; for each SLO breach, its cause, and a
+    missing or late alert, or a breach not over; each critical alert that no
+    breach explains; the exhausted error budget; rising resources; metrics
+    drifting over the drift target that no breach explains; high-severity
+    anomalies that no breach or critical alert covers; key metrics that could
+    not be read; days without data. Each ends with :data:`ACTION_FIELDS`.
+    Nothing a retrospective is itself (no "schedule a retrospective", no
+    "document the incidents in the retrospective") and no advice the
+    evidence does not point to (stabmon sees no database, so none about one).
+
+    Parameters
+    ----------
+    summary
+        The weekly summary document.
+    breaches
+        The window's SLO breaches (:func:`stabmon.core.impact.slo_breaches`).
+    burndown
+        ``slo_burndown.json`` (the budget item needs ``budget_exhausted_at``).
+    drifting
+        Metrics whose average drift over the window is over the drift target,
+        with that drift in % (the figures the report shows beside them).
+    release
+        The release's name, when recorded.
+    """
+    known = DEFAULT_SETTINGS.to_dict()
+    settings = Settings.from_mapping({k: v for k, v in (summary.get("settings") or {}).items() if k in known})
+    interval = timedelta(minutes=float(summary["interval_minutes"]))
+    items: list[str] = []
+    evidence = summary.get("rollback_evidence") or []
+    if summary.get("verdict") == "rollback" or summary.get("rollback_recommended"):
+        fired = "; ".join(f"{rollback_limit(e['criterion'], settings)}: {_figure(e)}" for e in evidence)
+        items.append(f"Decide whether to roll back {release or 'the release'}: {len(evidence)} of 4 rollback "
+                     f"limits reached ({fired}).")
+    spans = [(b.span_start, b.last) for b in breaches]
+    for b in breaches:
+        where = f"day {_day(summary, b.first)} ({_hhmm(b.span_start)}-{b.last:%H:%M} UTC)"
+        items.append(f"Find the cause of the {b.slo} breach of {where}: {format_duration(b.minutes / 60)} of "
+                     f"{_slo_words(b.slo, settings)}, {_worst(b)}; record what ended it.")
+        if b.alert is None:
+            items.append(f"Add an alert on {_slo_words(b.slo, settings)}: the breach of {where} fired no critical "
+                         "or warning alert.")
+        elif b.time_to_detect is not None and b.time_to_detect > SLOW_DETECTION_INTERVALS * interval:
+            items.append(f"Alert sooner on {_slo_words(b.slo, settings)}: {b.alert} fired "
+                         f"{format_duration(b.time_to_detect.total_seconds() / 3600)} after the breach of {where} "
+                         "began.")
+        if b.back_at is None:
+            items.append(f"Bring {b.slo} back within its SLO: out of it since {_hhmm(b.span_start)} UTC and not "
+                         "back by the end of the data.")
+    for day in summary["daily_summaries"]:
+        for episode in day.get("alert_episodes") or []:
+            if str(episode["severity"]).lower() != "critical":
+                continue
+            start, end = parse_time(episode["start"]) - interval, parse_time(episode["end"])
+            if not _within(start, end, spans):
+                items.append(f"Find why {episode['alertname']} fired on day {episode['day_number']} "
+                             f"({_hhmm(start)}-{end:%H:%M} UTC) while the SLOs held: a real problem or a noisy "
+                             "alert.")
+    if burndown and burndown.get("budget_exhausted_at"):
+        used = budget_used_percent(burndown)
+        items.append(f"Hold non-urgent releases of {summary.get('service') or 'the service'} until the error budget "
+                     f"of the {burndown['slo_target_percent']:g} % SLO recovers (exhausted on day "
+                     f"{budget_exhausted_day(burndown)}, {used:.1f} % used).")
+    if summary.get("resource_trend") == "degrading":
+        details = summary.get("trend_details") or {}
+        rising = [f"{name} {value:+.1f} %" for name, value in (("memory", details.get("memory_change_percent")),
+                                                              ("CPU", details.get("cpu_change_percent")))
+                  if value is not None and value > settings.trend_resource_percent]
+        items.append(f"Check the rise of {' and '.join(rising)} over the window (last days against first) for a "
+                     "leak or a capacity limit before the next release.")
+    covered = {"availability": ("availability", "error_rate"), "latency": ("p95_latency_ms", "p99_latency_ms")}
+    explained = {m for b in breaches for m in covered[b.slo]}
+    unexplained = {m: v for m, v in (drifting or {}).items() if m not in explained}
+    if unexplained:
+        items.append("Explain the drift from the baseline of " + ", ".join(
+            f"{m} ({v:+.1f} %)" for m, v in sorted(unexplained.items(), key=lambda kv: -abs(kv[1])))
+            + f": over the {drift_target(settings)}.")
+    critical = [(parse_time(e["start"]) - interval, parse_time(e["end"])) for d in summary["daily_summaries"]
+                for e in d.get("alert_episodes") or [] if str(e["severity"]).lower() == "critical"]
+    for episode in (summary.get("anomaly_summary") or {}).get("episodes") or []:
+        if episode["severity"] != "high":
+            continue
+        start, end = parse_time(episode["start"]) - interval, parse_time(episode["end"])
+        if not _within(start, end, spans + critical):
+            items.append(f"Explain the {episode['metric']} {episode['type'].replace('_', ' ')} of day "
+                         f"{episode['day_number']} at {parse_time(episode['start']):%H:%M} UTC (peak "
+                         f"{episode['peak_value']:.4g}, expected {episode['expected']:.4g}): no SLO breach or "
+                         "critical alert covers it.")
+    doubted = sorted({str(r.get("metric")) for r in summary.get("inconclusive_reasons") or []})
+    if doubted:
+        items.append(f"Make {', '.join(doubted)} readable before the next release ('stabmon check' says why each "
+                      "could not be read): the verdict could not judge them.")
+    if summary.get("missing_days"):
+        items.append(f"Find out why days {', '.join(map(str, summary['missing_days']))} have no data and fix "
+                     "the collection.")
+    return [f"{item} {ACTION_FIELDS}" for item in dict.fromkeys(items)]
+
+
+def _figure(evidence: dict[str, Any]) -> str:
+    """A rollback criterion's figure as the reports print it: ``68.8 %``, ``2``."""
+    value = evidence["value"]
+    return f"{value:.1f} %" if evidence["criterion"] in ("availability", "drift") else f"{value:g}"
+
+
+def _day(summary: dict[str, Any], ts: datetime) -> int:
+    start = parse_time(summary["start_time"])
+    return int((ts - start).total_seconds() // 86400) + 1

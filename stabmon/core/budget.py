@@ -334,20 +334,61 @@ def burndown_markdown_table(burndown: dict[str, Any]) -> str:
             f"| {_fmt_rate(day['burn_rate'])} | {day['budget_consumed_percent']:.2f} % "
             f"| {day['cumulative_consumed_percent']:.2f} % | {day['budget_remaining_percent']:.2f} % |"
         )
-    if burndown.get("budget_exhausted_at"):
-        outlook = f"budget exhausted at {burndown['budget_exhausted_at']}"
-    elif burndown.get("projected_exhaustion"):
-        when = "within" if burndown.get("exhaustion_within_window") else "after the end of"
-        outlook = (f"projected exhaustion {burndown['projected_exhaustion']} ({when} the window, "
-                   f"at the 6 h burn rate)")
-    else:
-        outlook = "not burning: no exhaustion projected"
+    outlook = budget_outlook(burndown)
     lines += [
         "",
         f"SLO {burndown['slo_target_percent']} % over {window_length(burndown)}: error budget "
         f"{_fmt_count(burndown['error_budget_requests'])} requests"
         f"{' (projected from the traffic so far)' if burndown.get('requests_projected') else ''}. "
         f"Burn rate 1 h: {_fmt_rate(burndown.get('burn_rate_1h'))}, "
-        f"6 h: {_fmt_rate(burndown.get('burn_rate_6h'))}; {outlook}.",
+        f"6 h: {_fmt_rate(burndown.get('burn_rate_6h'))}. Budget {outlook}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def budget_used_percent(burndown: dict[str, Any] | None) -> float | None:
+    """How much of the error budget the window used, in % (the last day's cumulative); ``None`` without data."""
+    days = sorted((burndown or {}).get("days") or [], key=lambda d: d["day_number"])
+    return days[-1].get("cumulative_consumed_percent") if days else None
+
+
+def budget_exhausted_day(burndown: dict[str, Any] | None) -> int | None:
+    """The day on which the error budget ran out, or ``None`` when it did not (``budget_exhausted_at`` is null).
+
+    The day whose snapshots brought the running error count to the budget:
+    the first whose cumulative use reached 100 % (the sums are rounded to 6
+    digits in the file, hence the tolerance). It is the day of
+    ``budget_exhausted_at``, since both come from the same running sum.
+    """
+    if not (burndown or {}).get("budget_exhausted_at"):
+        return None
+    days = sorted(burndown["days"], key=lambda d: d["day_number"])
+    for day in days:
+        if (day.get("cumulative_consumed_percent") or 0.0) >= 100.0 - 1e-6:
+            return int(day["day_number"])
+    return int(days[-1]["day_number"]) if days else None
+
+
+def budget_outlook(burndown: dict[str, Any] | None) -> str:
+    """The error budget's state in words, from ``budget_exhausted_at`` and ``projected_exhaustion``.
+
+    ``"exhausted on day 3 (2026-01-07T16:00:00Z); 138.4 % used by day 7"``,
+    ``"projected to run out at ... (within the window, at the 6 h burn rate); 42.0 % used by day 2"``,
+    ``"not burning: no exhaustion projected; 0.0 % used by day 1"``, or
+    ``"not available (no burn-down)"``. Every report that says when the budget
+    ran out says it with this sentence.
+    """
+    if not burndown or not burndown.get("days"):
+        return "not available (no burn-down)"
+    days = sorted(burndown["days"], key=lambda d: d["day_number"])
+    used = budget_used_percent(burndown)
+    tail = f"{used:.1f} % used by day {days[-1]['day_number']}" if used is not None else "use unknown"
+    if burndown.get("budget_exhausted_at"):
+        return f"exhausted on day {budget_exhausted_day(burndown)} ({burndown['budget_exhausted_at']}); {tail}"
+    if not burndown.get("error_budget_requests"):
+        return "none: no requests were counted, so there is no budget to spend"
+    if burndown.get("projected_exhaustion"):
+        when = "within" if burndown.get("exhaustion_within_window") else "after the end of"
+        return (f"projected to run out at {burndown['projected_exhaustion']} ({when} the window, "
+                f"at the 6 h burn rate); {tail}")
+    return f"not burning: no exhaustion projected; {tail}"

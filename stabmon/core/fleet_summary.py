@@ -160,8 +160,8 @@ def fleet_summary_markdown(summary: dict[str, Any]) -> str:
         days = ", ".join(str(d) for d in entry["degraded_days"]) or "-"
         reasons = "; ".join(entry["rollback_reasons"] or entry.get("inconclusive_reasons") or []) or "-"
         lines.append(
-            f"| {entry['rank']} | {md_escape(entry['service'])} | {score} | {entry['stability_grade'] or '-'} | "
-            f"{_VERDICT_CELLS[entry.get('verdict') or 'pass']} | {days} | {md_escape(reasons)} |"
+            f"| {entry['rank']} | {md_escape(entry['service'], cell=True)} | {score} | {entry['stability_grade'] or '-'} | "
+            f"{_VERDICT_CELLS[entry.get('verdict') or 'pass']} | {days} | {md_escape(reasons, cell=True)} |"
         )
     for warning in summary.get("warnings") or []:
         lines.append(f"\n> warning: {md_escape(warning)}")

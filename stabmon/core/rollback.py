@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from stabmon.core.figures import day_list, days_with_data, mean_of
 from stabmon.core.settings import DEFAULT_SETTINGS, Settings
+from stabmon.core.wording import rollback_limit
 
 
 def _evidence(criterion: str, metric: str, value: Any, threshold: Any, days: list[int], text: str) -> dict[str, Any]:
@@ -20,17 +21,27 @@ def _evidence(criterion: str, metric: str, value: Any, threshold: Any, days: lis
 
 
 def degradation_text(day: dict[str, Any], settings: Settings = DEFAULT_SETTINGS) -> str:
-    """Why a daily summary is degraded, one clause per flag that is set."""
+    """Why a daily summary is degraded, one clause per flag that is set (the words every report uses)."""
+    return "; ".join(degradation_reasons(day, settings))
+
+
+def degradation_reasons(day: dict[str, Any], settings: Settings = DEFAULT_SETTINGS) -> list[str]:
+    """The clauses of :func:`degradation_text`: ``availability SLO compliance 83.3 % < 95 %`` and so on."""
     parts = []
     if day["availability_degraded"]:
-        parts.append(f"availability SLO compliance {day['slo_compliance_percent']:.1f}% < "
-                     f"{settings.degradation_compliance_percent:g}%")
+        parts.append(f"availability SLO compliance {day['slo_compliance_percent']:.1f} % < "
+                     f"{settings.degradation_compliance_percent:g} %")
     if day["latency_degraded"]:
-        parts.append(f"latency SLO compliance {day['latency_slo_compliance_percent']:.1f}% < "
-                     f"{settings.degradation_compliance_percent:g}%")
+        parts.append(f"latency SLO compliance {day['latency_slo_compliance_percent']:.1f} % < "
+                     f"{settings.degradation_compliance_percent:g} %")
     if day["error_rate_degraded"]:
-        parts.append(f"avg error rate {day['avg_error_rate']:.3f}% >= {settings.error_rate_degraded_percent:g}%")
-    return ", ".join(parts)
+        parts.append(f"average error rate {day['avg_error_rate']:.3f} % ≥ {settings.error_rate_degraded_percent:g} %")
+    return parts
+
+
+def week_regression_drift(days: Sequence[dict[str, Any]]) -> float | None:
+    """The week's regression drift: the mean of the days' ``avg_regression_drift_percent`` (days with data)."""
+    return mean_of(d.get("avg_regression_drift_percent") for d in days_with_data(days))
 
 
 def _availability(days: Sequence[dict[str, Any]], avg_availability: float | None,
@@ -43,8 +54,8 @@ def _availability(days: Sequence[dict[str, Any]], avg_availability: float | None
     return _evidence(
         "availability", "availability", round(avg_availability, 4), threshold,
         [d["day_number"] for d in worst_first if d["avg_availability"] < threshold],
-        f"Average availability {avg_availability:.3f}% is below the {threshold}% SLO "
-        f"(lowest: day {low['day_number']} at {low['avg_availability']:.3f}%)",
+        f"Average availability {avg_availability:.3f} % (rollback limit: {rollback_limit('availability', settings)}; "
+        f"lowest: day {low['day_number']} at {low['avg_availability']:.3f} %)",
     )
 
 
@@ -56,14 +67,14 @@ def _drift(days: Sequence[dict[str, Any]], avg_drift: float | None, settings: Se
     week's regression drift is the mean of the days' ``avg_regression_drift_percent``.
     """
     threshold = settings.rollback_drift_percent
-    regression = mean_of(d.get("avg_regression_drift_percent") for d in days)
+    regression = week_regression_drift(days)
     if regression is None or not regression > threshold:
         return None
     drift_days = [d["day_number"] for d in days if (d.get("avg_regression_drift_percent") or 0) > threshold]
     return _evidence(
         "drift", "regression_drift", round(regression, 4), threshold, drift_days,
-        f"Average regression drift from baseline {regression:.1f}% exceeds {threshold}% "
-        f"(days over it: {', '.join(map(str, drift_days)) or 'none'})",
+        f"Average regression drift from the baseline {regression:.1f} % (rollback limit: "
+        f"{rollback_limit('drift', settings)}; days over {threshold:g} %: {', '.join(map(str, drift_days)) or 'none'})",
     )
 
 
@@ -74,8 +85,9 @@ def _degraded_days(days: Sequence[dict[str, Any]], settings: Settings) -> dict[s
         return None
     return _evidence(
         "degraded_days", "days_with_degradation", len(degraded), limit, [d["day_number"] for d in degraded],
-        f"{len(degraded)} days degraded (days {day_list(degraded)}), limit {limit}: "
-        + "; ".join(f"day {d['day_number']}: {degradation_text(d, settings)}" for d in degraded),
+        f"{len(degraded)} degraded days, days {day_list(degraded)} (rollback limit: "
+        f"{rollback_limit('degraded_days', settings)}): "
+        + "; ".join(f"day {d['day_number']}: {', '.join(degradation_reasons(d, settings))}" for d in degraded),
     )
 
 
@@ -87,8 +99,8 @@ def _critical_alerts(daily: Sequence[dict[str, Any]], settings: Settings) -> dic
     critical_days = [d["day_number"] for d in daily if d["total_critical_alerts"]]
     return _evidence(
         "critical_alerts", "total_critical_alerts", critical, limit, critical_days,
-        f"{critical} critical alert episodes exceed the limit of {limit} "
-        f"(days {', '.join(map(str, critical_days))})",
+        f"{critical} critical alert episodes (rollback limit: {rollback_limit('critical_alerts', settings)}; "
+        f"days {', '.join(map(str, critical_days))})",
     )
 
 

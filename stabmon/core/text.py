@@ -12,39 +12,56 @@ Two rules, one function each:
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
-# Parentheses, "!" and "#" only matter next to characters escaped here or at
-# the start of a line, so escaping these is enough and keeps the .md readable.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-# At the start of a line these open a heading, a list item or a quote.
-_BLOCK_MARKERS = ("#", "+", "-", ">")
+# Escapes only where CommonMark (and GitHub's tables and strikethrough) would
+# read markup, so the Markdown pastes as plain text into Slack, Jira or a ticket:
+# no HTML entity, no backslash before an underscore inside a word or a minus sign.
+_ALWAYS = re.compile(r"[`*~]")  # code spans, emphasis, strikethrough: ambiguous anywhere
+_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~]|$)")  # a backslash that would escape what follows
+_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # emphasis only at a word's edge
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")  # an HTML tag or an autolink
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # an entity or character reference
+_LINK = re.compile(r"\](?=[(\[:])")  # the end of a link, image or reference definition
+# At the start of a line these open a heading, a list item, a quote or a code block.
+_BLOCK_START = re.compile(r"^(#{1,6}(?=\s|$)|[-+*>](?=\s|$)|\d{1,9}(?=[.)](\s|$)))")
 
 _BACKTICK_RUN = re.compile(r"`+")
 
 
-def md_escape(text: Any) -> str:
-    """Escape text for Markdown: HTML specials as entities, Markdown specials with a backslash.
+def md_escape(text: Any, *, cell: bool = False) -> str:
+    """Escape text for CommonMark, only where a character would otherwise be read as markup.
 
-    Line breaks become spaces, so the result is always one line: safe in a
-    table cell (``|`` is escaped too) and as one list item.
+    The result is one line (line breaks become spaces) that reads the same
+    rendered or pasted as plain text: ``degraded_days``, ``-27.00`` and
+    ``83.3 % < 95 %`` stay as they are, while ``<script>`` becomes
+    ``\\<script>`` (text, never a tag) and ``a*b*c`` keeps its asterisks.
+    No HTML entity is ever written.
 
     Parameters
     ----------
     text
         Anything; ``str(text)`` is escaped.
+    cell
+        The text goes into a table cell: ``|`` is escaped too.
 
     Returns
     -------
     str
-        The escaped text: ``a*b_c|[x]`` becomes ``a\\*b\\_c\\|\\[x\\]``.
+        The escaped text: ``_x_ [a](b)`` becomes ``\\_x\\_ [a\\](b)``.
     """
-    value = html.escape(str(text), quote=False)
-    value = _MD_SPECIAL.sub(r"\\\1", value).replace("\r", " ").replace("\n", " ")
-    return "\\" + value if value[:1] in _BLOCK_MARKERS else value
+    value = str(text).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    value = _BACKSLASH.sub(r"\\\\", value)
+    for pattern in (_ALWAYS, _UNDERSCORE, _TAG, _ENTITY, _LINK):
+        value = pattern.sub(lambda m: "\\" + m.group(0), value)
+    if cell:
+        value = value.replace("|", "\\|")
+    match = _BLOCK_START.match(value)
+    if match:
+        value = value[:match.end()] + "\\" + value[match.end():] if match.group(0)[0].isdigit() \
+            else "\\" + value
+    return value
 
 
 def md_code(text: Any) -> str:

@@ -13,8 +13,12 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from stabmon.core.advice import retrospective_actions
+from stabmon.core.budget import budget_outlook
 from stabmon.core.durations import format_duration, period_name
-from stabmon.report.rundata import RunData, baseline_comparison, interval_spans
+from stabmon.core.rollback import degradation_reasons
+from stabmon.core.wording import drift_target
+from stabmon.report.rundata import RunData, baseline_comparison, interval_spans, run_breaches
 
 #: Anomaly severities listed in "what happened" (low ones are noise there;
 #: the anomalies table of the notebook still lists them all).
@@ -42,16 +46,7 @@ def _days(numbers: list[int]) -> str:
 
 
 def _degradation_reasons(row: pd.Series, settings: Any) -> list[str]:
-    reasons = []
-    if bool(row.get("availability_degraded")):
-        reasons.append(f"availability SLO compliance {row['slo_compliance_percent']:.1f} % "
-                       f"< {settings.degradation_compliance_percent:g} %")
-    if bool(row.get("latency_degraded")):
-        reasons.append(f"latency SLO compliance {row['latency_slo_compliance_percent']:.1f} % "
-                       f"< {settings.degradation_compliance_percent:g} %")
-    if bool(row.get("error_rate_degraded")):
-        reasons.append(f"average error rate {row['avg_error_rate']:.3f} % >= {settings.error_rate_degraded_percent:g} %")
-    return reasons
+    return degradation_reasons(row.to_dict(), settings)
 
 
 def incident_events(run: RunData) -> pd.DataFrame:
@@ -104,14 +99,16 @@ def incident_events(run: RunData) -> pd.DataFrame:
                        "kind": "alert", "severity": episode["severity"],
                        "what": f"{episode['alertname']}{labels} fired for {_duration(episode['span_end'] - episode['span_start'])}"})
 
-    if run.anomalies is not None:
-        for _, event in run.anomalies.iterrows():
-            if event["severity"] not in TIMELINE_ANOMALY_SEVERITIES:
+    if run.anomaly_episodes is not None:
+        # One row per episode, with its peak: the figures of the anomalies table.
+        for _, episode in run.anomaly_episodes.iterrows():
+            if episode["severity"] not in TIMELINE_ANOMALY_SEVERITIES:
                 continue
-            events.append({"start": event["timestamp"], "end": event["timestamp"], "day_number": event["day_number"],
-                           "kind": "anomaly", "severity": event["severity"],
-                           "what": f"{event['metric']} {str(event['type']).replace('_', ' ')}: {event['value']:.4g} "
-                                   f"(expected {event['expected']:.4g}, z = {event['z_score']:+.1f})"})
+            events.append({"start": episode["start"], "end": episode["end"], "day_number": episode["day_number"],
+                           "kind": "anomaly", "severity": episode["severity"],
+                           "what": f"{episode['metric']} {str(episode['type']).replace('_', ' ')}: peak "
+                                   f"{episode['peak_value']:.4g} (expected {episode['expected']:.4g}, "
+                                   f"z = {episode['peak_z']:+.1f})"})
 
     frame = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
     if frame.empty:
@@ -166,11 +163,11 @@ def went_well(run: RunData) -> list[str]:
             lines.append(f"Every SLO breach recovered within {_duration(longest)} (the longest).")
     close = [m for m, row in _comparison(run).iterrows() if not row["over_threshold"]]
     if close:
-        lines.append(f"Stayed within {settings.drift_threshold_percent:g} % of the baseline over {_period(run)}: "
-                     f"{', '.join(close)}.")
+        lines.append(f"On average over {_period(run)}, within the {drift_target(settings)}: {', '.join(close)}.")
+    # The score beside a rollback or an inconclusive verdict would read as praise the verdict denies.
     score = weekly.get("stability_score")
-    if score is not None and score >= 80:
-        lines.append(f"Stability score {score:.1f} / 100 (grade {weekly.get('stability_grade')}).")
+    if score is not None and score >= 80 and weekly.get("verdict", "pass") == "pass":
+        lines.append(f"SLO-compliance score {score:.1f}/100, grade {weekly.get('stability_grade')}.")
     return lines or [f"Nothing stood out as going well in {_period(run)}; see what did not."]
 
 
@@ -195,9 +192,8 @@ def did_not_go_well(run: RunData) -> list[str]:
     over = _comparison(run)
     over = over[over["over_threshold"]]
     if not over.empty:
-        parts = [f"{m} {row['avg_drift_percent']:,.1f} %" for m, row in over.iterrows()]
-        lines.append(f"Drifted more than {settings.drift_threshold_percent:g} % from the baseline over {_period(run)}: "
-                     f"{', '.join(parts)}.")
+        lines.append(f"On average over {_period(run)}, over the {drift_target(settings)}: "
+                     f"{', '.join(f'{m} {v:+,.1f} %' for m, v in drifting(run).items())}.")
     details = weekly.get("trend_details") or {}
     if weekly.get("availability_trend") == "degrading":
         lines.append(f"Availability degraded over {_period(run)} ({details.get('availability_change_points', 0):+.3f} points, "
@@ -220,53 +216,36 @@ def did_not_go_well(run: RunData) -> list[str]:
         lines.append(f"{expected - total} of {expected} snapshots are missing.")
     burndown = run.burndown
     if burndown and burndown.get("days"):
-        last = sorted(burndown["days"], key=lambda d: d["day_number"])[-1]
-        consumed = last.get("cumulative_consumed_percent")
-        exhausted = budget_exhausted_day(burndown)
-        if exhausted is not None:
-            lines.append(f"The error budget of the {burndown.get('slo_target_percent', '?')} % SLO ran out on day "
-                         f"{exhausted}; {consumed:.1f} % of it was used by day {last['day_number']}.")
-        elif consumed is not None and consumed >= 50:
-            lines.append(f"{consumed:.1f} % of the error budget was consumed by day {last['day_number']}"
-                         + (f"; projected exhaustion {burndown['projected_exhaustion']}."
-                            if burndown.get("projected_exhaustion") else "."))
-    if run.anomalies is not None:
-        high = run.anomalies[run.anomalies["severity"] == "high"]
+        used = burndown["days"][-1].get("cumulative_consumed_percent")
+        if burndown.get("budget_exhausted_at") or (used is not None and used >= 50):
+            lines.append(f"Error budget of the {burndown.get('slo_target_percent', '?')} % SLO: "
+                         f"{budget_outlook(burndown)}.")
+    if run.anomaly_episodes is not None:
+        high = run.anomaly_episodes[run.anomaly_episodes["severity"] == "high"]
         if not high.empty:
             metrics = ", ".join(sorted(set(high["metric"])))
-            lines.append(f"{len(high)} high-severity anomalies ({metrics}).")
+            lines.append(f"{len(high)} high-severity anomaly episodes ({metrics}).")
     return lines or ["Nothing went wrong that the monitor can see: every signal met its target."]
 
 
+def drifting(run: RunData) -> dict[str, float]:
+    """Metrics whose average drift over the window misses the drift target, signed by their change (%)."""
+    over = _comparison(run)
+    over = over[over["over_threshold"]]
+    return {str(m): float(row["avg_drift_percent"]) * (-1.0 if row["change"] < 0 else 1.0)
+            for m, row in over.iterrows()}
+
+
 def action_items(run: RunData) -> list[str]:
-    """The retrospective's checklist: the weekly action items plus one per incident to write up."""
-    weekly = run.weekly
-    items: list[str] = []
-    if weekly.get("rollback_recommended"):
-        criteria = ", ".join(e.get("criterion", "?") for e in weekly.get("rollback_evidence") or [])
-        items.append(f"Decide on the rollback: {len(weekly.get('rollback_reasons') or [])} criteria fired ({criteria}).")
-    doubted = sorted(_doubted(weekly))
-    if doubted:
-        items.append(f"Make {', '.join(doubted)} readable before the next release ('stabmon check' says why each "
-                     "could not be read): the verdict could not judge them.")
-    for _, episode in run.episodes.iterrows():
-        if episode["severity"] == "critical":
-            items.append(f"Write up the {episode['alertname']} incident of day {episode['day_number']} "
-                         f"({episode['span_start']:%a %d %b %H:%M}-{episode['span_end']:%H:%M} UTC): cause, "
-                         "detection time, fix.")
-    items.extend(weekly.get("action_items") or [])
-    if weekly.get("missing_days"):
-        items.append(f"Find out why days {_days(weekly['missing_days'])} have no data and fix the collection.")
-    # Keep the first occurrence: the weekly list may repeat a derived item.
-    return list(dict.fromkeys(items))
+    """The retrospective's checklist (:func:`stabmon.core.advice.retrospective_actions` on this run's evidence)."""
+    release = None
+    info_path = run.run_dir / "run.json"
+    if info_path.exists():
+        from stabmon import store
 
-
-def budget_exhausted_day(burndown: dict[str, Any] | None) -> int | None:
-    """The first day whose cumulative error-budget use reached 100 %, or ``None``."""
-    for day in sorted((burndown or {}).get("days") or [], key=lambda d: d["day_number"]):
-        if (day.get("cumulative_consumed_percent") or 0.0) >= 100.0:
-            return int(day["day_number"])
-    return None
+        release = ((store.read_run_info(run.run_dir) or {}).get("release") or {}).get("name")
+    return retrospective_actions(run.weekly, run_breaches(run), burndown=run.burndown, drifting=drifting(run),
+                                 release=release)
 
 
 def _breach_spans(run: RunData) -> list[tuple[pd.Timestamp, pd.Timestamp]]:

@@ -35,6 +35,7 @@ from stabmon.core.baseline import baseline_from_run_info
 from stabmon.core.daily import aggregate_days
 from stabmon.core.errors import InputError, StoreError
 from stabmon.core.anomaly import episodes_from_events
+from stabmon.core.impact import Breach, UserImpact, slo_breaches, user_impact
 from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, format_time, parse_time
 from stabmon.core.settings import Settings
 from stabmon.core.weekly import weekly_summary
@@ -788,3 +789,25 @@ def day_view(run: RunData, day_number: int) -> DayView:
         start=snapshots.index.min() - run.interval,
         end=snapshots.index.max(),
     )
+
+
+# ---------------------------------------------------------------------------
+# derived figures (computed in stabmon.core, one function each)
+
+
+def run_impact(run: RunData) -> UserImpact:
+    """The run's user impact (:func:`stabmon.core.impact.user_impact` of its weekly summary and burn-down)."""
+    return user_impact(run.weekly, run.burndown)
+
+
+def run_breaches(run: RunData) -> list[Breach]:
+    """The run's SLO breaches with their time to detect and to mitigate (:func:`stabmon.core.impact.slo_breaches`)."""
+    frame = run.snapshots
+
+    def values(column: str) -> list[float | None]:
+        return [None if pd.isna(v) else float(v) for v in frame[column]]
+
+    times = [t.to_pydatetime() for t in frame.index]
+    episodes = [e for d in run.daily_documents for e in d.get("alert_episodes") or []]
+    return slo_breaches(times, {"availability": values("availability"), "latency": values("p99_latency_ms")},
+                        episodes, run.window.interval_minutes, run.settings)

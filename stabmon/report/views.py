@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import html
 import math
+import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from stabmon.core import markdown as weekly_md
-from stabmon.core.budget import window_length
+from stabmon.core.budget import budget_outlook, window_length
 from stabmon.core.durations import format_duration, period_name
-from stabmon.report import retrospective
+from stabmon.core.impact import Breach
 from stabmon.core.model import METRIC_LABELS
 from stabmon.core.model import parse_time
-from stabmon.core.text import md_escape
-from stabmon.report.rundata import RunData, baseline_comparison, burndown_frame, day_anomaly_episodes, day_episodes
+from stabmon.core.rollback import degradation_reasons
+from stabmon.core.text import md_code, md_escape
+from stabmon.core.wording import rollback_limit, rollback_limits_text, targets_text
+from stabmon.report import retrospective
+from stabmon.report.rundata import (
+    RunData, baseline_comparison, burndown_frame, day_anomaly_episodes, day_episodes, run_breaches, run_impact,
+)
 
 
 def html_escape(text: Any) -> str:
@@ -59,9 +65,18 @@ class Block:
 def _inline(parts: Sequence[tuple[str, str]]) -> tuple[str, str, str]:
     """Render ``(style, text)`` runs; style is '' or 'b' (bold). Text is escaped here."""
     h = "".join(f"<b>{html_escape(t)}</b>" if s == "b" else html_escape(t) for s, t in parts)
-    m = "".join(f"**{md_escape(t)}**" if s == "b" else md_escape(t) for s, t in parts)
+    # Spaces stay outside the asterisks: "**Verdicts: **" is not bold in CommonMark.
+    m = "".join(_md_bold(t) if s == "b" else md_escape(t) for s, t in parts)
     p = "".join(t for _, t in parts)
     return h, m, p
+
+
+def _md_bold(text: str) -> str:
+    core = text.strip()
+    if not core:
+        return text
+    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+    return f"{lead}**{md_escape(core)}**{trail}"
 
 
 def paragraph(*parts: tuple[str, str] | str, tone: str | None = None) -> Block:
@@ -153,9 +168,9 @@ def table(frame: pd.DataFrame, *, caption: str | None = None, index: bool = Fals
     h = text.to_html(index=False, escape=True, border=0, classes="stabmon-table")
     if caption:
         h = f"<p><b>{html_escape(caption)}</b></p>\n{h}"
-    header = "| " + " | ".join(md_escape(c) for c in text.columns) + " |"
+    header = "| " + " | ".join(md_escape(c, cell=True) for c in text.columns) + " |"
     rule = "|" + "|".join("---" for _ in text.columns) + "|"
-    rows = ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in text.itertuples(index=False)]
+    rows = ["| " + " | ".join(md_escape(v, cell=True) for v in row) + " |" for row in text.itertuples(index=False)]
     m = "\n".join(([f"**{md_escape(caption)}**", ""] if caption else []) + [header, rule, *rows])
     return Block(h, m, text.to_string(index=False))
 
@@ -197,17 +212,14 @@ def run_header(run: RunData, day_number: int | None = None) -> Block:
     s = run.settings
     lines.append(paragraph(
         f"Baseline: {run.baseline.get('timestamp') if run.baseline else 'none (no drift figures)'}. "
-        f"Thresholds: availability SLO ≥ {s.availability_slo_percent:g} %, p99 latency SLO < {s.latency_slo_p99_ms:g} ms, "
-        f"a day is degraded below {s.degradation_compliance_percent:g} % compliance or at an average error rate "
-        f"≥ {s.error_rate_degraded_percent:g} %, drift threshold {s.drift_threshold_percent:g} %. "
-        f"Source: {run.source or 'unknown'}."))
+        f"Source: {run.source or 'unknown'}. {targets_text(s)} {rollback_limits_text(s)}"))
     if run.notes:
         lines.append(bullets([f"Note: {n}" for n in run.notes]))
     return stack(*lines)
 
 
 def _degradation_reasons(document: Mapping[str, Any], run: RunData) -> list[str]:
-    return retrospective._degradation_reasons(pd.Series(document), run.settings)
+    return degradation_reasons(dict(document), run.settings)
 
 
 def day_verdict(run: RunData, day_number: int) -> Block:
@@ -271,9 +283,9 @@ def day_key_figures(run: RunData, day_number: int) -> Block:
          f"{d['total_critical_alerts']} / {d['total_warning_alerts']} / {d['total_info_alerts']}", "", ""),
         ("Alert-free hours", f"{d['alert_free_hours']:.1f} h", "no critical or warning alert firing", ""),
         ("Drift from baseline (avg / max)", f"{_pct(d['avg_drift_percent'], 1)} / {_pct(d['max_drift_percent'], 1)}",
-         f"≤ {s.drift_threshold_percent:g} % per metric",
+         f"≤ {s.drift_threshold_percent:g} % per metric (drift target)",
          status(None if d["avg_drift_percent"] is None else not d["metrics_exceeding_drift_threshold"])),
-        ("Metrics over the drift threshold", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
+        ("Metrics worse than the baseline by more than the drift target", ", ".join(d["metrics_exceeding_drift_threshold"]) or "none", "", ""),
         ("Snapshots", f"{meta['actual_snapshots']} / {meta['expected_snapshots']} ({meta['data_completeness']})",
          "all", status(meta["actual_snapshots"] >= meta["expected_snapshots"])),
     ]
@@ -367,26 +379,24 @@ def anomalies_table(run: RunData, day_number: int | None = None, *, min_severity
 
 
 def weekly_verdict(run: RunData) -> Block:
-    """The verdict (ROLLBACK, INCONCLUSIVE or PASS) with its reasons, and the stability score and grade."""
+    """The verdict first, then its evidence (user impact leading), then the SLO-compliance score.
+
+    The words are :mod:`stabmon.core.markdown`'s, as in ``weekly_summary.md``.
+    """
     w = run.weekly
-    score_text = (f"Stability score {weekly_md.score_text(w)}; {w['days_with_degradation']} degraded day(s), "
-                  f"{w['total_critical_alerts']} critical alert episode(s).")
     verdict = weekly_md.verdict_of(w)
+    bold, rest = weekly_md.verdict_heading(w)
+    tone = {"rollback": "bad", "inconclusive": "warn"}.get(verdict, "good")
+    blocks = [paragraph(("b", bold), f" ({rest.rstrip('.')}).", tone=tone)]
+    evidence = weekly_md.verdict_evidence(w, run_impact(run))
+    if evidence:
+        blocks += [paragraph(("b", "Evidence:")), bullets(evidence)]
     doubts = weekly_md.reason_lines(w)
-    if verdict == "rollback":
-        head = paragraph(("b", "Verdict: ROLLBACK RECOMMENDED"),
-                         f" ({len(w['rollback_reasons'])} rollback criteria fired). {score_text}", tone="bad")
-        blocks = [head, paragraph(("b", "Reasons:")), bullets(w["rollback_reasons"])]
-        if doubts:
-            blocks += [paragraph(("b", "Also, key metrics without enough trustworthy data:")), bullets(doubts)]
-        return stack(*blocks)
-    if verdict == "inconclusive":
-        head = paragraph(("b", "Verdict: INCONCLUSIVE"),
-                         f" (not enough trustworthy data to judge the release: {len(doubts)} key metric problem(s); "
-                         f"no rollback criterion fired on the data present). {score_text}", tone="warn")
-        return stack(head, paragraph(("b", "Reasons:")), bullets(doubts))
-    return paragraph(("b", "Verdict: PASS"),
-                     f" (no rollback criterion fired and every key metric was measured). {score_text}", tone="good")
+    if doubts:
+        blocks += [paragraph(("b", "Key metrics without enough trustworthy data:" if verdict == "inconclusive"
+                              else "Also, key metrics without enough trustworthy data:")), bullets(doubts)]
+    blocks.append(paragraph(weekly_md.score_line(w)))
+    return stack(*blocks)
 
 
 def rollback_evidence_table(run: RunData) -> Block:
@@ -395,24 +405,23 @@ def rollback_evidence_table(run: RunData) -> Block:
     if not evidence:
         s = run.settings
         return paragraph(
-            "No rollback criterion fired: average availability ≥ "
-            f"{s.rollback_availability_percent:g} %, average drift ≤ {s.rollback_drift_percent:g} %, fewer than "
-            f"{s.rollback_degraded_days} degraded days, at most {s.rollback_critical_alerts} critical alert episodes.",
+            f"No rollback limit reached. {rollback_limits_text(s)}",
             tone="good")
     # object dtype keeps integer limits (2 days) from printing as 2.00
     frame = pd.DataFrame([{
-        "criterion": e["criterion"], "value": e["value"], "limit": e["threshold"],
+        "criterion": e["criterion"], "value": e["value"],
+        "rollback limit": rollback_limit(e["criterion"], run.settings),
         "days": e["days"], "evidence": e["text"],
     } for e in evidence], dtype=object)
     return table(frame)
 
 
 def key_metrics_table(run: RunData) -> Block:
-    """The weekly key metrics against their targets (the weekly Markdown report's table)."""
-    rows = weekly_md.key_metrics_rows(run.weekly)
+    """The weekly key metrics against their targets and rollback limits (the weekly Markdown report's table)."""
+    rows = weekly_md.key_metrics_rows(run.weekly, run_impact(run))
     frame = pd.DataFrame([
-        {"metric": m, "value": v, "target": t, "status": status.upper()}
-        for m, v, t, status in rows
+        {"metric": m, "value": v, "target": t, "rollback limit": limit or "—", "status": status.upper()}
+        for m, v, t, limit, status in rows
     ])
     return table(frame)
 
@@ -427,7 +436,7 @@ def daily_breakdown_table(run: RunData) -> Block:
         "error rate %": daily["avg_error_rate"],
         "p99 avg ms": daily["avg_p99_latency_ms"],
         "latency compliance %": daily["latency_slo_compliance_percent"],
-        "drift %": daily["avg_drift_percent"],
+        "drift % (absolute)": daily["avg_drift_percent"],
         "critical / warning alerts": [f"{c} / {w}" for c, w in zip(daily["total_critical_alerts"],
                                                                    daily["total_warning_alerts"])],
         "snapshots": [f"{int(a)}/{int(e)}" for a, e in zip(daily["snapshot_count"], daily["expected_snapshots"])],
@@ -490,7 +499,11 @@ def baseline_table(run: RunData, day_number: int | None = None) -> Block:
     frame = baseline_comparison(run, day_number)
     if frame.empty:
         return paragraph("No baseline recorded for this run: no comparison.", tone="note")
-    return table(frame, index=True)
+    shown = frame.rename(columns={"observed_mean": "observed mean", "observed_max": "observed max",
+                                  "avg_drift_percent": "average drift % (either direction)",
+                                  "drift_threshold_percent": "drift target %",
+                                  "over_threshold": "over the drift target"})
+    return table(shown, index=True)
 
 
 def burndown_table(run: RunData) -> Block:
@@ -502,8 +515,7 @@ def burndown_table(run: RunData) -> Block:
     head = paragraph(
         f"SLO {b.get('slo_target_percent', 'n/a')} % over "
         f"{window_length(b) if b.get('window_days') else 'an unknown window'}; error budget "
-        f"{format_value(b.get('error_budget_requests'))} requests; projected exhaustion: "
-        f"{b.get('projected_exhaustion') or 'not projected'}.")
+        f"{format_value(b.get('error_budget_requests'))} requests. Budget {budget_outlook(b)}.")
     return stack(head, table(frame, index=True))
 
 
@@ -512,21 +524,118 @@ def burndown_table(run: RunData) -> Block:
 
 
 def retrospective_summary(run: RunData) -> Block:
-    """The retrospective in three sentences: the period, the verdict, the score."""
+    """The retrospective's first screen: the verdict and its evidence, the user impact, detection, the score."""
     w = run.weekly
     state = weekly_md.verdict_of(w)
-    verdict = {"rollback": "Rollback recommended", "pass": "No rollback needed",
-               "inconclusive": "INCONCLUSIVE (not enough trustworthy data: "
-                               + "; ".join(weekly_md.reason_lines(w)) + ")"}[state]
-    score = w.get("stability_score")
-    degraded = w.get("degraded_days") or []
-    text = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} "
-            f"(UTC, {format_duration(run.window.duration_hours)}). "
-            f"{verdict}: {len(w.get('rollback_reasons') or [])} rollback criteria fired. "
-            + (f"Stability score {score:.1f} / 100 (grade {w.get('stability_grade')}); " if score is not None else "")
-            + f"degraded days: {', '.join(map(str, degraded)) or 'none'}; "
-            f"critical alert episodes: {w.get('total_critical_alerts', 0)}.")
-    return paragraph(text, tone={"rollback": "bad", "inconclusive": "warn"}.get(state, "good"))
+    bold, rest = weekly_md.verdict_heading(w)
+    period = (f"{run.service or 'The service'} was watched from {w['start_time']} to {w['end_time']} "
+              f"(UTC, {format_duration(run.window.duration_hours)}).")
+    blocks = [paragraph(("b", bold), f" ({rest.rstrip('.')}). {period}",
+                        tone={"rollback": "bad", "inconclusive": "warn"}.get(state, "good"))]
+    # The user impact leads the evidence (the same figures as the weekly verdict's first lines), then the reasons.
+    blocks.append(user_impact(run))
+    reasons = weekly_md.verdict_evidence(w) + weekly_md.reason_lines(w)
+    if reasons:
+        blocks.append(bullets(reasons))
+    blocks += [detection_summary(run), paragraph(weekly_md.score_line(w))]
+    return stack(*blocks)
+
+
+def _minutes(value: float | None) -> str:
+    return "n/a (no value to judge)" if value is None else f"{value:,.0f} min"
+
+
+def user_impact(run: RunData) -> Block:
+    """What the users felt: failed requests, minutes out of each SLO, the error budget used."""
+    impact = run_impact(run)
+    s = run.settings
+    failed = ("failed requests n/a (no request counts)" if impact.failed_requests is None else
+              f"{impact.failed_requests:,} failed requests of {impact.requests:,} "
+              f"({weekly_md._pct(impact.error_rate_percent, 3)})")
+    used = ("n/a (no slo_burndown.json)" if run.burndown is None else
+            f"{budget_outlook(run.burndown)}")
+    return paragraph(("b", "User impact:"),
+                     f" {failed}; {_minutes(impact.minutes_below_availability_slo)} below the "
+                     f"{s.availability_slo_percent:g} % availability SLO; "
+                     f"{_minutes(impact.minutes_over_latency_slo)} at or over the {s.latency_slo_p99_ms:g} ms "
+                     f"p99 latency SLO; error budget {used}.")
+
+
+def time_to_detect(breach: Breach) -> str:
+    """A breach's time to detect in words; ``n/a`` with the reason when no alert fired."""
+    delta = breach.time_to_detect
+    if delta is None:
+        return "n/a: no critical or warning alert fired during it"
+    if delta.total_seconds() == 0:
+        return (f"within {format_duration(breach.interval.total_seconds() / 3600)} ({breach.alert} was firing "
+                "at the first snapshot out of the SLO)")
+    return f"{format_duration(delta.total_seconds() / 3600)} ({breach.alert})"
+
+
+def time_to_mitigate(breach: Breach) -> str:
+    """A breach's time to mitigate in words; ``n/a`` with the reason when it was not back within the SLO."""
+    delta = breach.time_to_mitigate
+    if delta is None:
+        return "n/a: not back within the SLO by the end of the data"
+    return format_duration(delta.total_seconds() / 3600)
+
+
+def detection_summary(run: RunData) -> Block:
+    """Time to detect and to mitigate of the first SLO breach, or why there is none."""
+    breaches = run_breaches(run)
+    if not breaches:
+        return paragraph(("b", "Time to detect and to mitigate:"), " n/a: no SLO breach in "
+                         f"{period_name(run.window.duration_hours)}.")
+    first = breaches[0]
+    more = f" ({len(breaches)} breaches, each in the table of section 3)" if len(breaches) > 1 else ""
+    return paragraph(("b", "First SLO breach:"),
+                     f" {first.slo} from {first.span_start:%a %d %b %H:%M} UTC{more}. Time to detect (first snapshot "
+                     f"out of the SLO to the first alert): {time_to_detect(first)}. Time to mitigate (to the first "
+                     f"snapshot back within the SLO): {time_to_mitigate(first)}.")
+
+
+def breaches_table(run: RunData) -> Block:
+    """Each SLO breach: when, how long, how bad, the first alert, time to detect, time to mitigate."""
+    breaches = run_breaches(run)
+    if not breaches:
+        return paragraph(f"No SLO breach in {period_name(run.window.duration_hours)}.", tone="good")
+    frame = pd.DataFrame([{
+        "SLO": b.slo,
+        "from (UTC)": pd.Timestamp(b.span_start),
+        "to (UTC)": pd.Timestamp(b.last),
+        "minutes": int(round(b.minutes)),
+        "worst": f"{b.worst:.3f} %" if b.slo == "availability" else f"{b.worst:.0f} ms",
+        "first alert": b.alert or "none",
+        "time to detect": time_to_detect(b),
+        "time to mitigate": time_to_mitigate(b),
+    } for b in breaches])
+    return table(frame)
+
+
+def error_budget_text(run: RunData) -> Block:
+    """The error budget in figures (the text beside the burn-down chart)."""
+    b = run.burndown
+    if not b:
+        return paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
+    return paragraph(
+        f"Error budget of the {b['slo_target_percent']:g} % availability SLO over "
+        f"{window_length(b)}: {format_value(b.get('error_budget_requests'))} failed requests allowed. "
+        f"Burn rate now: {_rate(b.get('burn_rate_1h'))} over 1 h, {_rate(b.get('burn_rate_6h'))} over 6 h. "
+        f"Budget {budget_outlook(b)}.")
+
+
+def _rate(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def rerun_command(run: RunData, notebook: str, day_number: int | None = None) -> Block:
+    """The papermill command line that renders this report again, naming this run's folder."""
+    output = f"{notebook}.ipynb" if day_number is None else f"day_{day_number:02d}.ipynb"
+    day = f" -p day_number {day_number}" if day_number is not None else ""
+    command = (f"papermill stabmon/notebooks/{notebook}.ipynb {output} -p run_dir {shlex.quote(str(run.run_dir))}"
+               f"{day}")
+    return Block(f"<p>Rendered again with <code>{html_escape(command)}</code></p>",
+                 f"Rendered again with {md_code(command)}", f"Rendered again with {command}")
 
 
 def what_happened(run: RunData) -> Block:
@@ -556,7 +665,8 @@ def slo_picture(run: RunData) -> Block:
     if burndown is not None and not burndown.empty:
         frame["budget used that day %"] = frame["day"].map(burndown.get("budget_consumed_percent", pd.Series(dtype=float)))
         frame["budget remaining %"] = frame["day"].map(burndown.get("budget_remaining_percent", pd.Series(dtype=float)))
-        extra = paragraph(f"Projected error-budget exhaustion: {run.burndown.get('projected_exhaustion') or 'not projected'}.")
+        extra = paragraph(f"Error budget of the {run.burndown['slo_target_percent']:g} % availability SLO: "
+                          f"{budget_outlook(run.burndown)}.")
     else:
         extra = paragraph("Error budget: not available (no slo_burndown.json in the run folder).", tone="note")
     w = run.weekly
@@ -579,5 +689,5 @@ def did_not_go_well(run: RunData) -> Block:
 
 
 def retrospective_action_items(run: RunData) -> Block:
-    """The retrospective's checklist (see :func:`stabmon.report.retrospective.action_items`)."""
+    """The retrospective's checklist (see :func:`stabmon.core.advice.retrospective_actions`)."""
     return bullets(retrospective.action_items(run), checklist=True)

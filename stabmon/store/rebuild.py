@@ -201,7 +201,7 @@ def rebuild_summaries(
         md_path = out_dir / store.WEEKLY_MD
         store.write_json_atomic(json_path, summary, schema="weekly")
         store.write_text_atomic(
-            md_path, markdown.weekly_markdown(summary, burndown_table=budget.burndown_markdown_table(burndown))
+            md_path, markdown.weekly_markdown(summary, burndown=burndown)
         )
         result.files.extend([json_path, md_path])
     return result

@@ -384,7 +384,7 @@ class TestRollback:
         assert summary["days_with_degradation"] == 1  # only day 4
         assert summary["rollback_recommended"] is True
         assert [e["criterion"] for e in summary["rollback_evidence"]] == ["availability"]
-        assert "99.899%" in summary["rollback_reasons"][0] and "day 4" in summary["rollback_reasons"][0]
+        assert "99.899 %" in summary["rollback_reasons"][0] and "day 4" in summary["rollback_reasons"][0]
 
     def test_availability_exactly_at_slo_does_not_fire(self):
         snaps = [make_snapshot(t, availability=99.9) for t in WEEK.times()]

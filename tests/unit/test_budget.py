@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 import pytest
 
 from stabmon.store import schemas
-from stabmon.core.budget import burn_rate_series, burndown_markdown_table, compute_burndown
+from stabmon.core.budget import (
+    budget_exhausted_day, budget_outlook, budget_used_percent, burn_rate_series, burndown_markdown_table, compute_burndown,
+)
 from stabmon.core.errors import InputError
-from stabmon.core.model import Snapshot, Window
+from stabmon.core.model import Snapshot, Window, parse_time
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
@@ -151,7 +153,19 @@ def test_markdown_table():
     assert lines[3] == "| 2 | 10,000 | 30 | 3.00x | 100.00 % | 120.00 % | -20.00 % |"
     assert lines[4] == "| 3 | 10,000 | 0 | 0.00x | 0.00 % | 120.00 % | -20.00 % |"
     assert "error budget 30 requests" in text
-    assert "budget exhausted at 2026-01-06T18:00:00Z" in text
+    # Day 2's 30 errors bring the running sum (6 + 30) past the budget of 30 at its 18:00 snapshot.
+    assert "Budget exhausted on day 2 (2026-01-06T18:00:00Z); 120.0 % used by day 3." in text
+
+
+def test_budget_outlook_and_exhausted_day_follow_budget_exhausted_at():
+    doc = compute_burndown(toy_snapshots(), TOY)
+    assert budget_exhausted_day(doc) == 2 == TOY.day_of(parse_time(doc["budget_exhausted_at"]))
+    assert budget_used_percent(doc) == 120.0
+    # Only day 1 (6 errors of a budget of 30): not exhausted, burning at day 1's rate.
+    day1 = compute_burndown([s for s in toy_snapshots() if TOY.day_of(s.timestamp) == 1], TOY)
+    assert day1["budget_exhausted_at"] is None and budget_exhausted_day(day1) is None
+    assert budget_outlook(day1).startswith("projected to run out at ") and "20.0 % used by day 1" in budget_outlook(day1)
+    assert budget_outlook(None) == "not available (no burn-down)"
 
 
 def test_schema_rejects_a_broken_document():

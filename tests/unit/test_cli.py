@@ -36,7 +36,9 @@ def demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "run"
     proc = run("demo", "--no-report", "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "rollback RECOMMENDED" in proc.stdout
+    # The verdict leads; the score is labelled and never stands as a grade word beside a rollback.
+    assert "verdict ROLLBACK: rollback RECOMMENDED; SLO-compliance score " in proc.stdout
+    assert "Excellent" not in proc.stdout
     return out
 
 

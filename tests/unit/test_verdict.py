@@ -124,8 +124,8 @@ class TestPreflight:
             {"metric": "error_rate", "source": "preflight", "reason": FINDING["message"]}]
         assert summary["preflight_findings"] == [FINDING]
         # The error rate reads 0.000 %, but is not shown as PASS.
-        rows = {metric: status for metric, _, _, status in key_metrics_rows(summary)}
-        assert rows["Error Rate"] == "inconclusive" and rows["Availability (mean of snapshots)"] == "pass"
+        rows = {metric: status for metric, *_, status in key_metrics_rows(summary)}
+        assert rows["Error rate (request-weighted)"] == "inconclusive" and rows["Availability (mean of snapshots)"] == "pass"
 
     def test_a_warning_or_a_non_key_metric_does_not_change_the_verdict(self):
         warning = dict(FINDING, severity="warning")
@@ -180,15 +180,15 @@ class TestDayCompleteness:
         assert summary["verdict"] == "inconclusive" and len(summary["inconclusive_reasons"]) == 3
         assert summary["stability_score"] is None and summary["stability_grade"] is None
         assert summary["latency_trend"] == "unknown"
-        statuses = {metric: status for metric, _, _, status in key_metrics_rows(summary)}
+        statuses = {metric: status for metric, *_, status in key_metrics_rows(summary)}
         assert statuses["Availability (mean of snapshots)"] == "no data"
-        assert statuses["Error Rate"] == "no data" and statuses["P99 Latency (mean of snapshot p99s)"] == "no data"
+        assert statuses["Error rate (request-weighted)"] == "no data" and statuses["P99 latency (mean of snapshot p99s)"] == "no data"
         # "0 days degraded" from no data is not a pass.
-        assert statuses["Days Degraded"] == "inconclusive"
+        assert statuses["Degraded days"] == "inconclusive"
         table = weekly_markdown(summary).split("## Key Metrics")[1].split("## Trends")[0]
         judged = [line for line in table.splitlines() if line.startswith(("| Availability", "| Error", "| P99",
-                                                                          "| Days Degraded"))]
-        assert len(judged) == 5 and not any("PASS" in line for line in judged)
+                                                                          "| Degraded days"))]
+        assert len(judged) == 6 and not any("PASS" in line for line in judged)
 
 
 # ---------------------------------------------------------------------------- trends and the score

@@ -50,7 +50,7 @@ def test_a_preflight_error_reads_inconclusive_in_the_notebooks(tmp_path):
                "message": "label code is not on the request series"}
     run = write_run(tmp_path, preflight=[finding])
     assert "error rate: label code is not on the request series" in views.weekly_verdict(run).text
-    error_row = next(line for line in views.key_metrics_table(run).text.splitlines() if "Error Rate" in line)
+    error_row = next(line for line in views.key_metrics_table(run).text.splitlines() if "Error rate" in line)
     assert "INCONCLUSIVE" in error_row
     # A recomputation in memory (a changed notebook threshold) keeps the preflight finding.
     recomputed = rundata.load_run(tmp_path, degradation_compliance_percent=50.0)
