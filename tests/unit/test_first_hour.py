@@ -105,7 +105,8 @@ def test_a_new_demo_replaces_an_earlier_one_and_its_stale_reports(tmp_path: Path
     assert not any(name.startswith("reports") for name in tree), tree
     assert "release_comparison.md" not in tree
     assert sorted(n for n in tree if n.startswith("day_")) == [
-        "day_01_raw", *sorted(n for n in tree if n.startswith("day_01_raw/")), "day_01_summary.json"]
+        "day_01_raw", *sorted(n for n in tree if n.startswith("day_01_raw/")), "day_01_summary.json",
+        "day_latency.json"]  # the new week's day quantiles, not a stale file
     assert len([n for n in tree if n.startswith("day_01_raw/snapshot_")]) == 2
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "run.json").read_text())["window"]["duration_hours"] == 1
