@@ -347,12 +347,15 @@ class KernelPool:
 def _engine_class() -> type:
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import Engine, papermill_engines
+    from papermill.iorw import write_ipynb
     from papermill.utils import merge_kwargs, remove_args
 
     class WarmEngine(Engine):
         """papermill engine ``stabmon-warm``: execute the notebook on the given :class:`WarmKernel`.
 
-        ``papermill.execute_notebook(..., engine_name="stabmon-warm", warm_kernel=kernel)``.
+        ``papermill.execute_notebook(..., engine_name="stabmon-warm", warm_kernel=kernel)``;
+        ``partial_path=`` where to write the notebook as far as it ran when
+        execution stops on an exception (a cell timeout, a dead kernel).
         """
 
         @classmethod
@@ -360,6 +363,7 @@ def _engine_class() -> type:
                                      stdout_file: Any = None, stderr_file: Any = None, start_timeout: float = 60,
                                      execution_timeout: float | None = None, **kwargs: Any) -> Any:
             kernel: WarmKernel | None = kwargs.pop("warm_kernel", None)
+            partial_path: str | None = kwargs.pop("partial_path", None)
             if kernel is None or kernel.km is None or kernel.kc is None:
                 raise ValueError(f"the {ENGINE_NAME} papermill engine needs warm_kernel=<a started WarmKernel>")
             if kernel_name != kernel.kernel_name:
@@ -373,7 +377,15 @@ def _engine_class() -> type:
             # A client of our own: nbclient neither starts nor stops the kernel
             # (it does not own the manager) and uses this started client.
             client.kc = kernel.kc
-            return client.execute()
+            try:
+                return client.execute()
+            except BaseException:
+                # Without a save after every cell (request_save_on_cell_execute=False,
+                # most of the parent's time), the notebook as far as it ran is
+                # written here, so a timeout or a dead kernel still names its cell.
+                if partial_path:
+                    write_ipynb(nb_man.nb, partial_path)
+                raise
 
     papermill_engines.register(ENGINE_NAME, WarmEngine)
     return WarmEngine

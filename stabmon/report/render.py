@@ -246,7 +246,10 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float, ker
     scratch = Path(scratch_name)
     if kernel is not None:
         warm_engine()  # registered with papermill
-        engine: dict[str, Any] = {"engine_name": ENGINE_NAME, "warm_kernel": kernel}
+        # No save of the whole notebook after every cell (most of the
+        # parent's time): the engine writes the partial notebook on a failure.
+        engine: dict[str, Any] = {"engine_name": ENGINE_NAME, "warm_kernel": kernel, "partial_path": str(scratch),
+                                  "request_save_on_cell_execute": False}
     else:
         engine = {"kernel_manager_class": quiet_kernel_manager()}
     try:
