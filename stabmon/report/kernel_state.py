@@ -15,7 +15,12 @@ a kernel of its own:
   folder, ``sys.path``, the environment and IPython's display formatters as
   they were after the warm-up.
 
-Imported modules stay imported: that is the point of a warm kernel.
+Imported modules stay imported: that is the point of a warm kernel. And
+``rundata.load_run`` keeps the last runs it read (:func:`cache_run_loading`):
+the nine notebooks of a week read the same folder, so a kernel reads it once.
+The cache is keyed by the folder, the thresholds and the size and
+modification time of every file in the folder (``reports/`` aside), so a
+changed file is read again, and each notebook gets a copy of its own.
 
 Both functions run in the kernel (the pool sends
 ``__import__('stabmon.report.kernel_state', fromlist=['_']).restore()``),
@@ -24,10 +29,12 @@ never in the ``stabmon`` process.
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import sys
 import warnings
+from collections import OrderedDict
 from typing import Any
 
 #: What :func:`warm_up` recorded; :func:`restore` puts it back.
@@ -41,6 +48,7 @@ def warm_up() -> None:
 
     from stabmon.report import charts, release_views, rundata, views  # noqa: F401
 
+    cache_run_loading()
     # One chart through the PNG formatter: loads the font cache, FreeType and
     # the Agg canvas, which the first chart of a cold kernel pays for.
     figure = charts.not_available(None, "warm-up", title="warm-up")
@@ -149,3 +157,51 @@ def _restore_formatters(saved: dict[str, tuple[dict[Any, Any], dict[Any, Any]]])
         formatter.type_printers.update(types)
         formatter.deferred_printers.clear()
         formatter.deferred_printers.update(deferred)
+
+
+#: How many loaded runs a warm kernel keeps (a week and the earlier weeks it is compared with).
+RUN_CACHE_SIZE = 4
+
+
+def cache_run_loading() -> None:
+    """Make ``rundata.load_run`` keep its last :data:`RUN_CACHE_SIZE` runs, keyed by the files' mtimes and sizes."""
+    from stabmon.report import rundata
+
+    original = rundata.load_run
+    if getattr(original, "warm_cache", None) is not None:
+        return
+    cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def load_run(run_dir: Any = "", **thresholds: Any) -> Any:
+        if not run_dir:  # the embedded demo week: may be written on first use
+            return original(run_dir, **thresholds)
+        folder = rundata.resolve_run_dir(run_dir)
+        key = (str(folder), tuple(sorted(thresholds.items())), _file_stamps(folder))
+        if key not in cache:
+            cache[key] = original(run_dir, **thresholds)
+            while len(cache) > RUN_CACHE_SIZE:
+                cache.popitem(last=False)
+        cache.move_to_end(key)
+        # A copy: what one notebook does to its run never reaches the next.
+        return copy.deepcopy(cache[key])
+
+    load_run.__doc__ = original.__doc__
+    load_run.warm_cache = cache  # type: ignore[attr-defined]
+    rundata.load_run = load_run
+
+
+def _file_stamps(folder: Any) -> tuple[tuple[str, int, int], ...]:
+    """``(path, size, mtime_ns)`` of every file under ``folder`` but its ``reports/``, sorted."""
+    from stabmon import store
+
+    stamps = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not (root == str(folder) and d == store.REPORTS_DIR))
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # removed while we walk: the key differs either way
+                continue
+            stamps.append((path, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(stamps))

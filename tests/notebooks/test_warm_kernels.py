@@ -166,3 +166,23 @@ def test_an_interrupt_kills_the_kernels_within_two_seconds(tmp_path):
     assert pids and not any(alive(pid) for pid in pids)
     with pytest.raises(ReportError, match="kernel died"):
         future.result(timeout=5)
+
+
+def test_a_run_is_read_once_per_kernel_and_again_when_a_file_changes(pool, tmp_path, demo_run):
+    load = (f"from stabmon.report import rundata\nrun = rundata.load_run({str(demo_run)!r})\n"
+            "print('rows', len(run.snapshots))\nprint('cached', len(rundata.load_run.warm_cache))")
+    spoil = "run.snapshots.drop(run.snapshots.index, inplace=True)\nprint('left', len(run.snapshots))"
+    first = run(pool, tmp_path, "reads", PID_CELL, load, spoil)
+    second = run(pool, tmp_path, "cached", PID_CELL, load)
+    assert pid_of(first) == pid_of(second)
+    # The demo week: 7 days of 30-minute snapshots, 7 x 48 = 336 rows.
+    assert "rows 336" in printed(first) and "left 0" in printed(first)
+    # Read from the cache (still one run in it), and a copy: the first notebook's drop did not reach it.
+    assert "rows 336" in printed(second) and printed(second)[-1] == printed(first)[2]
+    summary = demo_run / "weekly_summary.json"
+    stat = summary.stat()
+    os.utime(summary, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    third = run(pool, tmp_path, "changed", PID_CELL, load)
+    assert "rows 336" in printed(third)
+    cached = [int(line.split()[1]) for nb in (second, third) for line in printed(nb) if line.startswith("cached")]
+    assert cached[1] == cached[0] + 1  # a changed file: read again
