@@ -102,7 +102,8 @@ class WarmKernel:
 
     async def _start(self, timeout: float) -> None:
         self.km = quiet_kernel_manager()(kernel_name=self.kernel_name)
-        await self.km.start_kernel()
+        # As nbclient starts a kernel: history in memory, no sqlite file shared by the kernels.
+        await self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"])
         self.kc = self.km.client()
         self.kc.start_channels()
         await self.kc.wait_for_ready(timeout=timeout)

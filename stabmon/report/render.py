@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -156,6 +157,18 @@ def run_thresholds(run_dir: Path) -> dict[str, float]:
     return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
 
 
+def _wanted_days(run_dir: Path, days: Iterable[int] | None) -> list[int]:
+    """The days with snapshots, only those of ``days`` when given."""
+    chosen = None if days is None else set(days)
+    return [d for d in report_days(run_dir) if chosen is None or d in chosen]
+
+
+def _job_count(run_dir: Path, kinds: Sequence[str], days: Iterable[int] | None) -> int:
+    """How many notebooks :func:`plan_jobs` plans (without reading the thresholds, which imports pandas)."""
+    week = len({"weekly", "retrospective"} & set(kinds))
+    return (len(_wanted_days(run_dir, days)) if "daily" in kinds else 0) + week
+
+
 def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path | None = None, *,
               days: Iterable[int] | None = None, previous_runs: Sequence[str] | None = None) -> list[NotebookJob]:
     """The notebooks to render for a run folder (pure but for reading the folder's listing).
@@ -174,7 +187,7 @@ def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path |
     week = {**common, "previous_runs": [str(p) for p in previous_runs]} if previous_runs else common
     jobs: list[NotebookJob] = []
     if "daily" in wanted:
-        for day in [d for d in report_days(run_dir) if days is None or d in set(days)]:
+        for day in _wanted_days(run_dir, days):
             jobs.append(NotebookJob(
                 name=f"day_{day:02d}_analysis", kind="daily", template=notebooks_dir / NOTEBOOK_FILES["daily"],
                 parameters={**common, "day_number": day}, title=f"Day {day} stability analysis",
@@ -524,25 +537,30 @@ def render_reports(
                           "(expected day_NN_raw/snapshot_*.json; run 'stabmon monitor' or 'stabmon demo' first)")
     if jobs < 1:
         raise InputError(f"jobs must be at least 1, got {jobs}")
-    planned = plan_jobs(run_dir, notebooks or KINDS, days=days, previous_runs=previous_runs)
-    if not planned:
-        raise ReportError(f"nothing to render in {run_dir}")
-    reports_dir = run_dir / store.REPORTS_DIR
-    reports_dir.mkdir(parents=True, exist_ok=True)
-
-    with tqdm(total=len(planned), desc="rendering reports", unit="notebook", disable=not progress,
-              leave=True) as bar:
-
-        def advance(job: NotebookJob) -> None:
-            bar.set_postfix_str(job.name, refresh=False)
-            bar.update(1)
-
-        # Threads are enough: the work happens in the kernels (separate
-        # processes); the threads only wait on them and export the results.
+    kinds = list(notebooks or KINDS)
+    days = None if days is None else list(days)  # read twice
+    with ExitStack() as stack:
+        # The kernels start first: they warm up while this process plans and
+        # imports the notebook stack.
+        count = _job_count(run_dir, kinds, days)
+        if pool is None and count:
+            pool = stack.enter_context(kernel_pool(min(jobs, count), warm=warm))
+        planned = plan_jobs(run_dir, kinds, days=days, previous_runs=previous_runs)
+        if not planned:
+            raise ReportError(f"nothing to render in {run_dir}")
         if pool is None:
-            with kernel_pool(min(jobs, len(planned)), warm=warm) as own:
-                done, failures = run_jobs(planned, reports_dir, own, timeout=timeout, on_done=advance)
-        else:
+            pool = stack.enter_context(kernel_pool(min(jobs, len(planned)), warm=warm))
+        reports_dir = run_dir / store.REPORTS_DIR
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        with tqdm(total=len(planned), desc="rendering reports", unit="notebook", disable=not progress,
+                  leave=True) as bar:
+
+            def advance(job: NotebookJob) -> None:
+                bar.set_postfix_str(job.name, refresh=False)
+                bar.update(1)
+
+            # Threads are enough: the work happens in the kernels (separate
+            # processes); the threads only wait on them and export the results.
             done, failures = run_jobs(planned, reports_dir, pool, timeout=timeout, on_done=advance)
     files = [path for job in planned for path in done.get(job.name, [])]
     if failures:
