@@ -17,18 +17,23 @@ the parameters cell and records the cells' status and timing as usual; only
 the kernel is not started for it.
 
 Closing the pool stops every kernel. On an interrupt (Ctrl-C) the kernels
-are killed at once, process group and all, so a notebook being executed
-ends within about a second and no kernel outlives ``stabmon``.
+are killed at once, process group and all, and what their threads await is
+cancelled, so a notebook being executed ends at once (reported as
+interrupted, no partial notebook kept), the threads close their sockets
+(without lingering on a killed kernel) and no kernel outlives ``stabmon``.
+An export already under way finishes first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
 import signal
 import subprocess
 import threading
+import time
 from concurrent.futures import Future
 from functools import lru_cache
 from typing import Any, Callable, TypeVar
@@ -47,6 +52,11 @@ START_TIMEOUT = 120.0
 RESTORE_TIMEOUT = 30.0
 
 T = TypeVar("T")
+
+#: nbclient's logger on warm kernels: what it logs at ERROR ("Kernel died while
+#: waiting for execute reply") is what the ReportError of the notebook says.
+_CLIENT_LOG = logging.getLogger("stabmon.report.nbclient")
+_CLIENT_LOG.setLevel(logging.CRITICAL)
 
 
 class KernelStateError(RuntimeError):
@@ -83,6 +93,9 @@ class WarmKernel:
     spoiled
         Set when it must not run another notebook (a cell timed out while it
         was busy, or it died); the pool replaces it.
+    interrupted
+        Set when the pool killed it on an interrupt: the notebook it was
+        running did not fail, it was stopped.
     """
 
     def __init__(self, kernel_name: str = "python3") -> None:
@@ -91,13 +104,17 @@ class WarmKernel:
         self.kc: Any = None
         self.notebooks = 0
         self.spoiled = False
+        self.interrupted = False
+        self.busy = False  # running a notebook
+        self.loop: Any = None
 
     # -- life cycle (each runs the coroutine on the calling thread's event loop)
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the kernel, connect to it and warm it up."""
-        from jupyter_core.utils import run_sync
+        from jupyter_core.utils import ensure_event_loop, run_sync
 
+        self.loop = ensure_event_loop()  # the one run_sync drives in this thread
         run_sync(self._start)(timeout)
 
     async def _start(self, timeout: float) -> None:
@@ -155,7 +172,7 @@ class WarmKernel:
             return
         try:
             run_sync(self._stop)()
-        except Exception as exc:  # already dead, sockets closed, ...
+        except (Exception, asyncio.CancelledError) as exc:  # already dead, sockets closed, interrupted
             log.debug("stopping kernel %s: %s", self.pid, exc)
             self.kill()
         finally:
@@ -164,6 +181,11 @@ class WarmKernel:
     async def _stop(self) -> None:
         try:
             if self.kc is not None:
+                if self.interrupted:  # nothing to deliver to a killed kernel: do not linger at exit
+                    for name in ("_shell_channel", "_iopub_channel", "_stdin_channel", "_control_channel"):
+                        socket = getattr(getattr(self.kc, name, None), "socket", None)
+                        if socket is not None:
+                            socket.linger = 0
                 self.kc.stop_channels()
             if await self.km.is_alive():
                 await self.km.shutdown_kernel(now=True)
@@ -179,11 +201,23 @@ class WarmKernel:
         process = getattr(provisioner, "process", None)
         return getattr(process, "pid", None)
 
+    def cancel(self) -> None:
+        """Cancel what the owning thread awaits on this kernel (a notebook's cells): safe from any thread.
+
+        The notebook then stops at once instead of when nbclient next checks
+        that the kernel is alive (every second), and the owning thread closes
+        the client's sockets itself (an open socket would hold up the exit).
+        """
+        loop = self.loop
+        if loop is not None and self.busy and not loop.is_closed():
+            loop.call_soon_threadsafe(_cancel_tasks, loop)
+
     def kill(self) -> None:
         """Kill the kernel's process group now; safe from any thread (used on an interrupt)."""
         pid = self.pid
         if pid is None:
             return
+        self.interrupted = True
         try:
             # jupyter_client starts each kernel in a session of its own: its
             # group holds the kernel and anything a cell started.
@@ -196,6 +230,11 @@ class WarmKernel:
                 os.unlink(connection_file)
             except OSError:
                 pass
+
+
+def _cancel_tasks(loop: Any) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 class KernelPool:
@@ -286,10 +325,13 @@ class KernelPool:
                         future.set_exception(start_error or exc)
                         start_error = None
                         continue
+                kernel.busy = True
                 try:
                     future.set_result(fn(kernel))
                 except BaseException as exc:
                     future.set_exception(exc)
+                finally:
+                    kernel.busy = False
                 kernel.notebooks += 1
                 kernel = self._restored(kernel)
         finally:
@@ -328,11 +370,13 @@ class KernelPool:
                 kernels = list(self._kernels.values())
             for kernel in kernels:
                 kernel.kill()
+                kernel.cancel()
             wait = min(wait, 1.5)
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + wait
         for thread in self._threads:
-            thread.join(timeout=wait)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._closing = True
         # Workers stuck past the wait (they are daemon threads): their kernels go anyway.
         with self._lock:
@@ -372,7 +416,7 @@ def _engine_class() -> type:
                                  f"{kernel.kernel_name!r}")
             kwargs = remove_args(["input_path", "timeout", "startup_timeout", "kernel_manager_class"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                                 kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
+                                 kernel_name=kernel_name, log=_CLIENT_LOG, log_output=log_output,
                                  stdout_file=stdout_file, stderr_file=stderr_file)
             client = PapermillNotebookClient(nb_man, km=kernel.km, **final)
             # A client of our own: nbclient neither starts nor stops the kernel

@@ -31,6 +31,7 @@ naming the notebook and the cell.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -276,9 +277,13 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float, ker
             raise ReportError(NotebookFailure(
                 job.name, exc.cell_index, _first_line(exc.source),
                 f"{exc.ename}: {_first_line(exc.evalue)}", partial).summary()) from None
+        except asyncio.CancelledError:  # KernelPool.close(now=True): stopped by Ctrl-C
+            raise ReportError(f"notebook {job.name} interrupted") from None
         except (CellTimeoutError, DeadKernelError) as exc:
             if kernel is not None:
                 kernel.spoiled = True  # still busy with the cell, or gone: the pool replaces it
+                if kernel.interrupted:  # stopped by Ctrl-C, not failed: nothing to keep
+                    raise ReportError(f"notebook {job.name} interrupted") from None
             partial = _keep_partial(scratch, failed)
             index, source = _failed_cell(nbformat.read(partial, as_version=4)) if partial else (None, "")
             kind = "cell timed out" if isinstance(exc, CellTimeoutError) else "kernel died"
