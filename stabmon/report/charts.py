@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 import matplotlib.dates as mdates
@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Annotation
-from matplotlib.ticker import FixedLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator
 from matplotlib.transforms import Bbox
 
 from stabmon.core.budget import window_length
@@ -204,7 +204,6 @@ def _time_axis(ax: Axes, start: Any, end: Any) -> None:
     # recomputed at every layout pass and were half of a week chart's
     # rendering time.
     major, minor, fmt = time_ticks(begin, finish)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt, tz=timezone.utc))
     if fmt == "%H:%M":
         # The span starts one interval before the first snapshot (the previous
         # evening for a day), so name the date of the middle of the span.
@@ -213,6 +212,9 @@ def _time_axis(ax: Axes, start: Any, end: Any) -> None:
     else:
         ax.set_xlabel("date (UTC)")
     ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(major.to_pydatetime())))
+    # The labels written once (the times are naive UTC): a DateFormatter
+    # converts and formats every tick again at each layout pass.
+    ax.xaxis.set_major_formatter(FixedFormatter(list(major.strftime(fmt))))
     ax.xaxis.set_minor_locator(FixedLocator(mdates.date2num(minor.to_pydatetime())))
 
 

@@ -59,7 +59,24 @@ def network_references(html: str) -> list[str]:
     return sorted(set(found))
 
 
-def export_html(nb: Any, title: str, *, log: logging.Logger | None = None) -> str:
+def html_exporter(log: logging.Logger | None = None) -> Any:
+    """The nbconvert exporter of offline single-file HTML (making one compiles its templates: reuse it)."""
+    # The notebook stack takes seconds to import: only when a report is exported.
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config({"NbConvertBase": {"display_data_priority": DISPLAY_PRIORITY}})
+    options: dict[str, Any] = {"log": log} if log is not None else {}
+    return HTMLExporter(
+        config=config, template_name="lab", template_file=OFFLINE_TEMPLATE_NAME,
+        extra_loaders=[DictLoader({OFFLINE_TEMPLATE_NAME: OFFLINE_TEMPLATE})],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        exclude_anchor_links=True, embed_images=True, **options,
+    )
+
+
+def export_html(nb: Any, title: str, *, log: logging.Logger | None = None, exporter: Any = None) -> str:
     """Single-file HTML of ``nb``: code hidden, images embedded, no script or style from a network.
 
     Parameters
@@ -70,19 +87,9 @@ def export_html(nb: Any, title: str, *, log: logging.Logger | None = None) -> st
         The page title.
     log
         The logger nbconvert reports to.
+    exporter
+        An exporter made by :func:`html_exporter` to reuse (one is made otherwise).
     """
-    # The notebook stack takes seconds to import: only when a report is exported.
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    config = Config({"NbConvertBase": {"display_data_priority": DISPLAY_PRIORITY}})
-    options: dict[str, Any] = {"log": log} if log is not None else {}
-    exporter = HTMLExporter(
-        config=config, template_name="lab", template_file=OFFLINE_TEMPLATE_NAME,
-        extra_loaders=[DictLoader({OFFLINE_TEMPLATE_NAME: OFFLINE_TEMPLATE})],
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        exclude_anchor_links=True, embed_images=True, **options,
-    )
+    exporter = exporter if exporter is not None else html_exporter(log)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body

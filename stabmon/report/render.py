@@ -10,9 +10,14 @@ weekly summary and the retrospective, and exports them with nbconvert::
     DIR/reports/retrospective_files/*.png          (the Markdown's images)
 
 The HTML files hide the code and embed their images, so one file can be
-attached to a ticket. Notebooks run in parallel (``jobs`` kernels at a time,
-one papermill run per thread, each with its own kernel process). Every file
-is written atomically.
+attached to a ticket. Notebooks run in parallel on ``jobs`` warm kernels
+(:class:`stabmon.report.kernels.KernelPool`): each kernel is started and
+has pandas, matplotlib and the report modules imported once, and runs one
+notebook after another with its namespace cleaned in between; papermill
+still executes each notebook (engine ``stabmon-warm``). ``warm=False`` starts
+a kernel per notebook, as papermill does by default. The exports are made
+in a thread of their own while the kernels run the next notebooks. Every
+file is written atomically.
 
 Only the run folder and the thresholds are passed as parameters: papermill
 records parameters in the executed notebook (the injected cell and
@@ -26,17 +31,18 @@ naming the notebook and the cell.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
-import subprocess
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from stabmon.core import paths
 from stabmon import store
@@ -153,6 +159,18 @@ def run_thresholds(run_dir: Path) -> dict[str, float]:
     return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
 
 
+def _wanted_days(run_dir: Path, days: Iterable[int] | None) -> list[int]:
+    """The days with snapshots, only those of ``days`` when given."""
+    chosen = None if days is None else set(days)
+    return [d for d in report_days(run_dir) if chosen is None or d in chosen]
+
+
+def _job_count(run_dir: Path, kinds: Sequence[str], days: Iterable[int] | None) -> int:
+    """How many notebooks :func:`plan_jobs` plans (without reading the thresholds, which imports pandas)."""
+    week = len({"weekly", "retrospective"} & set(kinds))
+    return (len(_wanted_days(run_dir, days)) if "daily" in kinds else 0) + week
+
+
 def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path | None = None, *,
               days: Iterable[int] | None = None, previous_runs: Sequence[str] | None = None) -> list[NotebookJob]:
     """The notebooks to render for a run folder (pure but for reading the folder's listing).
@@ -171,7 +189,7 @@ def plan_jobs(run_dir: Path, kinds: Iterable[str] = KINDS, notebooks_dir: Path |
     week = {**common, "previous_runs": [str(p) for p in previous_runs]} if previous_runs else common
     jobs: list[NotebookJob] = []
     if "daily" in wanted:
-        for day in [d for d in report_days(run_dir) if days is None or d in set(days)]:
+        for day in _wanted_days(run_dir, days):
             jobs.append(NotebookJob(
                 name=f"day_{day:02d}_analysis", kind="daily", template=notebooks_dir / NOTEBOOK_FILES["daily"],
                 parameters={**common, "day_number": day}, title=f"Day {day} stability analysis",
@@ -211,8 +229,11 @@ def _failed_cell(nb: Any) -> tuple[int | None, str]:
     return index, _first_line(nb.cells[index].get("source", ""))
 
 
-def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> Any:
+def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float, kernel: Any = None) -> Any:
     """Run one notebook with papermill and write ``reports/<name>.ipynb`` atomically.
+
+    ``kernel``: a :class:`stabmon.report.kernels.WarmKernel` to run it on
+    (papermill engine ``stabmon-warm``); ``None`` starts a kernel for it.
 
     Returns
     -------
@@ -231,24 +252,39 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> 
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    from stabmon.report.kernels import ENGINE_NAME, quiet_kernel_manager, warm_engine
+
     final = reports_dir / f"{job.name}.ipynb"
     failed = reports_dir / f"{job.name}.failed.ipynb"
     fd, scratch_name = tempfile.mkstemp(prefix=f".{job.name}.", suffix=".running.ipynb", dir=reports_dir)
     os.close(fd)
     scratch = Path(scratch_name)
+    if kernel is not None:
+        warm_engine()  # registered with papermill
+        # No save of the whole notebook after every cell (most of the
+        # parent's time): the engine writes the partial notebook on a failure.
+        engine: dict[str, Any] = {"engine_name": ENGINE_NAME, "warm_kernel": kernel, "partial_path": str(scratch),
+                                  "request_save_on_cell_execute": False}
+    else:
+        engine = {"kernel_manager_class": quiet_kernel_manager()}
     try:
         try:
             nb = pm.execute_notebook(
                 str(job.template), str(scratch), parameters=job.parameters, kernel_name=KERNEL_NAME,
-                progress_bar=False, log_output=False, execution_timeout=timeout, report_mode=False,
-                kernel_manager_class=_quiet_kernel_manager(),
+                progress_bar=False, log_output=False, execution_timeout=timeout, report_mode=False, **engine,
             )
         except PapermillExecutionError as exc:
             partial = _keep_partial(scratch, failed)
             raise ReportError(NotebookFailure(
                 job.name, exc.cell_index, _first_line(exc.source),
                 f"{exc.ename}: {_first_line(exc.evalue)}", partial).summary()) from None
+        except asyncio.CancelledError:  # KernelPool.close(now=True): stopped by Ctrl-C
+            raise ReportError(f"notebook {job.name} interrupted") from None
         except (CellTimeoutError, DeadKernelError) as exc:
+            if kernel is not None:
+                kernel.spoiled = True  # still busy with the cell, or gone: the pool replaces it
+                if kernel.interrupted:  # stopped by Ctrl-C, not failed: nothing to keep
+                    raise ReportError(f"notebook {job.name} interrupted") from None
             partial = _keep_partial(scratch, failed)
             index, source = _failed_cell(nbformat.read(partial, as_version=4)) if partial else (None, "")
             kind = "cell timed out" if isinstance(exc, CellTimeoutError) else "kernel died"
@@ -258,6 +294,8 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> 
         except StabmonError:
             raise
         except Exception as exc:  # kernel start failures, missing template, ...
+            if kernel is not None:
+                kernel.spoiled = True  # in an unknown state
             partial = _keep_partial(scratch, failed)
             raise ReportError(NotebookFailure(job.name, None, "", f"{type(exc).__name__}: {_first_line(str(exc))}",
                                               partial).summary()) from None
@@ -267,24 +305,6 @@ def execute_notebook(job: NotebookJob, reports_dir: Path, *, timeout: float) -> 
         return nb
     finally:
         scratch.unlink(missing_ok=True)
-
-
-@lru_cache(maxsize=None)
-def _quiet_kernel_manager() -> type:
-    """A kernel manager whose kernels do not write to our stderr.
-
-    A kernel's own log lines (start-up notices, "KeyboardInterrupt caught" at
-    shutdown) would otherwise interleave with the progress bar; what a cell
-    prints still reaches the notebook through the kernel's iopub channel.
-    """
-    from jupyter_client import AsyncKernelManager  # notebook stack: only when a notebook runs
-
-    class QuietKernelManager(AsyncKernelManager):
-        async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]
-            kw.setdefault("stderr", subprocess.DEVNULL)
-            return await super()._async_pre_start_kernel(**kw)
-
-    return QuietKernelManager
 
 
 def _keep_partial(scratch: Path, failed: Path) -> Path | None:
@@ -298,9 +318,36 @@ def _keep_partial(scratch: Path, failed: Path) -> Path | None:
 # exporting
 
 
+#: One exporter of each kind per thread: making one compiles its templates (a third of a second).
+_EXPORTERS = threading.local()
+
+
+def _exporter(kind: str, make: Callable[[], Any]) -> Any:
+    exporter = getattr(_EXPORTERS, kind, None)
+    if exporter is None:
+        exporter = make()
+        setattr(_EXPORTERS, kind, exporter)
+    return exporter
+
+
 def export_html(nb: Any, title: str) -> str:
     """Single-file HTML that opens offline (:mod:`stabmon.report.html_export`)."""
-    return html_export.export_html(nb, title, log=_EXPORT_LOG)
+    exporter = _exporter("html", lambda: html_export.html_exporter(_EXPORT_LOG))
+    return html_export.export_html(nb, title, exporter=exporter)
+
+
+def _markdown_exporter() -> Any:
+    # notebook stack: only when a report is exported
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
+
+    # Prefer each output's own Markdown over its HTML (nbconvert's default is
+    # HTML first), so the .md reads as Markdown; PNG before HTML for charts.
+    config = Config({"NbConvertBase": {"display_data_priority": [
+        "text/markdown", "image/png", "image/jpeg", "image/svg+xml", "text/html", "text/latex", "text/plain",
+    ]}})
+    return MarkdownExporter(config=config, exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, log=_EXPORT_LOG)
 
 
 def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]]:
@@ -311,17 +358,7 @@ def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]
     (text, images)
         The Markdown and a mapping of relative image path to PNG bytes.
     """
-    # notebook stack: only when a report is exported
-    from nbconvert import MarkdownExporter
-    from traitlets.config import Config
-
-    # Prefer each output's own Markdown over its HTML (nbconvert's default is
-    # HTML first), so the .md reads as Markdown; PNG before HTML for charts.
-    config = Config({"NbConvertBase": {"display_data_priority": [
-        "text/markdown", "image/png", "image/jpeg", "image/svg+xml", "text/html", "text/latex", "text/plain",
-    ]}})
-    exporter = MarkdownExporter(config=config, exclude_input=True, exclude_input_prompt=True,
-                                exclude_output_prompt=True, log=_EXPORT_LOG)
+    exporter = _exporter("markdown", _markdown_exporter)
     stem = files_dir_name[: -len("_files")] if files_dir_name.endswith("_files") else files_dir_name
     body, resources = exporter.from_notebook_node(
         nb, resources={"output_files_dir": files_dir_name, "unique_key": stem}
@@ -358,10 +395,84 @@ def write_exports(job: NotebookJob, nb: Any, reports_dir: Path) -> list[Path]:
     return written
 
 
-def render_job(job: NotebookJob, reports_dir: Path, *, timeout: float) -> list[Path]:
-    """Execute one notebook and write all its files; return them."""
-    nb = execute_notebook(job, reports_dir, timeout=timeout)
+def render_job(job: NotebookJob, reports_dir: Path, *, timeout: float, kernel: Any = None) -> list[Path]:
+    """Execute one notebook (on ``kernel`` when given) and write all its files; return them."""
+    nb = execute_notebook(job, reports_dir, timeout=timeout, kernel=kernel)
     return [reports_dir / f"{job.name}.ipynb", *write_exports(job, nb, reports_dir)]
+
+
+class ColdKernels:
+    """The :class:`~stabmon.report.kernels.KernelPool` interface without warm kernels: papermill starts
+    a kernel for each notebook (``render_reports(warm=False)``, the way papermill runs by default)."""
+
+    def __init__(self, size: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="stabmon-report")
+
+    def __enter__(self) -> "ColdKernels":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close(now=exc[0] is not None)
+
+    def submit(self, fn: Callable[[Any], Any]) -> Future:
+        return self._executor.submit(fn, None)
+
+    def close(self, *, now: bool = False) -> None:
+        self._executor.shutdown(wait=not now, cancel_futures=now)
+
+
+def kernel_pool(size: int, *, warm: bool = True) -> Any:
+    """``size`` kernels to render on: warm ones (:class:`~stabmon.report.kernels.KernelPool`) or cold ones."""
+    if not warm:
+        return ColdKernels(size)
+    from stabmon.report.kernels import KernelPool  # notebook stack: only when rendering
+
+    return KernelPool(size, KERNEL_NAME)
+
+
+def _start_failure(job: NotebookJob, exc: BaseException) -> str:
+    return NotebookFailure(job.name, None, "", f"kernel did not start: {type(exc).__name__}: "
+                           f"{_first_line(str(exc))}", None).summary()
+
+
+def run_jobs(planned: Sequence[NotebookJob], reports_dir: Path, pool: Any, *, timeout: float,
+             on_done: Callable[[NotebookJob], None] = lambda job: None) -> tuple[dict[str, list[Path]], list[str]]:
+    """Execute ``planned`` on ``pool``'s kernels and export each as it finishes (in a thread of its own).
+
+    Returns the files written per notebook name and the failure messages.
+    Longest first (weekly, retrospective), so the short daily notebooks fill
+    the gaps at the end instead of a long one running alone.
+    """
+    done: dict[str, list[Path]] = {}
+    failures: list[str] = []
+    ordered = sorted(planned, key=lambda job: job.kind == "daily")
+    exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stabmon-export")
+    try:
+        pending: dict[Future, tuple[str, NotebookJob]] = {
+            pool.submit(lambda kernel, job=job: execute_notebook(job, reports_dir, timeout=timeout, kernel=kernel)):
+            ("run", job) for job in ordered
+        }
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in finished:
+                step, job = pending.pop(future)
+                try:
+                    result = future.result()
+                except ReportError as exc:
+                    failures.append(str(exc))
+                except Exception as exc:  # the kernel did not start
+                    failures.append(_start_failure(job, exc))
+                else:
+                    if step == "run":
+                        pending[exporter.submit(write_exports, job, result, reports_dir)] = ("export", job)
+                        continue
+                    done[job.name] = [reports_dir / f"{job.name}.ipynb", *result]
+                on_done(job)
+    except BaseException:
+        exporter.shutdown(wait=False, cancel_futures=True)
+        raise
+    exporter.shutdown(wait=True)
+    return done, failures
 
 
 # ---------------------------------------------------------------------------
@@ -377,6 +488,8 @@ def render_reports(
     progress: bool = True,
     days: Iterable[int] | None = None,
     previous_runs: Sequence[str] | None = None,
+    warm: bool = True,
+    pool: Any = None,
 ) -> ReportResult:
     """Render every report of a run folder into ``out_dir/reports``.
 
@@ -385,7 +498,7 @@ def render_reports(
     out_dir
         The run folder (raw snapshots and summaries, docs/contract.md §4).
     jobs
-        How many notebooks run at once (each in its own kernel).
+        How many notebooks run at once (each on a kernel of its own).
     timeout
         Seconds one cell may run before the notebook is failed.
     notebooks
@@ -394,6 +507,11 @@ def render_reports(
         Show a progress bar on stderr.
     days, previous_runs
         As :func:`plan_jobs`: only these days' daily notebooks; earlier runs to compare with.
+    warm
+        Run the notebooks on warm kernels (the default) rather than a kernel started per notebook.
+    pool
+        Kernels to use (:func:`kernel_pool`), e.g. shared by a fleet's services;
+        by default ``jobs`` kernels started for this call and stopped at its end.
 
     Returns
     -------
@@ -418,32 +536,31 @@ def render_reports(
                           "(expected day_NN_raw/snapshot_*.json; run 'stabmon monitor' or 'stabmon demo' first)")
     if jobs < 1:
         raise InputError(f"jobs must be at least 1, got {jobs}")
-    planned = plan_jobs(run_dir, notebooks or KINDS, days=days, previous_runs=previous_runs)
-    if not planned:
-        raise ReportError(f"nothing to render in {run_dir}")
-    reports_dir = run_dir / store.REPORTS_DIR
-    reports_dir.mkdir(parents=True, exist_ok=True)
+    kinds = list(notebooks or KINDS)
+    days = None if days is None else list(days)  # read twice
+    with ExitStack() as stack:
+        # The kernels start first: they warm up while this process plans and
+        # imports the notebook stack.
+        count = _job_count(run_dir, kinds, days)
+        if pool is None and count:
+            pool = stack.enter_context(kernel_pool(min(jobs, count), warm=warm))
+        planned = plan_jobs(run_dir, kinds, days=days, previous_runs=previous_runs)
+        if not planned:
+            raise ReportError(f"nothing to render in {run_dir}")
+        if pool is None:
+            pool = stack.enter_context(kernel_pool(min(jobs, len(planned)), warm=warm))
+        reports_dir = run_dir / store.REPORTS_DIR
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        with tqdm(total=len(planned), desc="rendering reports", unit="notebook", disable=not progress,
+                  leave=True) as bar:
 
-    done: dict[str, list[Path]] = {}
-    failures: list[str] = []
-    with tqdm(total=len(planned), desc="rendering reports", unit="notebook", disable=not progress,
-              leave=True) as bar:
-        # Threads are enough: the work happens in the kernels (separate
-        # processes); the threads only wait on them and export the results.
-        with ThreadPoolExecutor(max_workers=min(jobs, len(planned)), thread_name_prefix="stabmon-report") as pool:
-            # Longest first (weekly, retrospective), so the short daily
-            # notebooks fill the gaps at the end instead of a long one
-            # running alone.
-            ordered = sorted(planned, key=lambda job: job.kind == "daily")
-            futures = {pool.submit(render_job, job, reports_dir, timeout=timeout): job for job in ordered}
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    done[job.name] = future.result()
-                except ReportError as exc:
-                    failures.append(str(exc))
+            def advance(job: NotebookJob) -> None:
                 bar.set_postfix_str(job.name, refresh=False)
                 bar.update(1)
+
+            # Threads are enough: the work happens in the kernels (separate
+            # processes); the threads only wait on them and export the results.
+            done, failures = run_jobs(planned, reports_dir, pool, timeout=timeout, on_done=advance)
     files = [path for job in planned for path in done.get(job.name, [])]
     if failures:
         count = f"{len(failures)} of {len(planned)} notebooks failed: " if len(failures) > 1 else ""
@@ -496,12 +613,19 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
     reports_dir.mkdir(parents=True, exist_ok=True)
     job = NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
                       parameters={"fleet_dir": str(folder)}, title="Fleet overview")
-    rendered: dict[str, Any] = {"fleet": render_job(job, reports_dir, timeout=timeout), "services": {}}
-    chosen = summary["services"] if all_services else flagged_services(summary)
-    for entry in chosen:
-        service_dir = folder / entry["folder"]
-        if not store.iter_snapshot_files(service_dir):
-            continue
-        rendered["services"][entry["service"]] = render_reports(service_dir, jobs=jobs, timeout=timeout,
-                                                                progress=progress)
+    chosen = [entry for entry in (summary["services"] if all_services else flagged_services(summary))
+              if store.iter_snapshot_files(folder / entry["folder"])]
+    rendered: dict[str, Any] = {"services": {}}
+    # One pool for the fleet notebook and every service's: kernels start once.
+    with kernel_pool(jobs if chosen else 1) as pool:
+        try:
+            rendered["fleet"] = pool.submit(lambda kernel: render_job(job, reports_dir, timeout=timeout,
+                                                                      kernel=kernel)).result()
+        except ReportError:
+            raise
+        except Exception as exc:  # the kernel did not start
+            raise ReportError(_start_failure(job, exc)) from None
+        for entry in chosen:
+            rendered["services"][entry["service"]] = render_reports(folder / entry["folder"], jobs=jobs,
+                                                                    timeout=timeout, progress=progress, pool=pool)
     return rendered
