@@ -19,10 +19,11 @@ def test_fleet_verdict_names_the_rollbacks_with_service_names_escaped():
     verdict = fleet_views.fleet_verdict(summary(rollback_recommended=[HOSTILE, "svc-02"], no_data=["svc_03"]))
     assert isinstance(verdict, Block)
     assert "<script>" not in verdict.html and "&lt;script&gt;" in verdict.html
-    assert "<script>" not in verdict.markdown
+    # CommonMark: a backslash before "<" keeps the tag literal text, never raw HTML
+    assert r"\<script>alert(" in verdict.markdown and r"\</script>" in verdict.markdown
     assert "Roll back 2:" in verdict.text and "svc-02" in verdict.text
     assert "No data for: svc_03." in verdict.text
-    assert r"svc\_03" in verdict.markdown  # a "_" would start emphasis in the .md export
+    assert "svc_03" in verdict.markdown  # an intraword "_" starts no emphasis in CommonMark: no escape
 
 
 def test_fleet_verdict_without_rollback_and_with_missing_shards():
