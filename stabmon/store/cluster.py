@@ -102,8 +102,7 @@ def dask_client(address: str, *, workers: int | None = None,
         The scheduler cannot be reached within ``connect_timeout`` seconds.
     """
     distributed = _import_distributed()
-    # The cluster's own chatter (reconnecting, workers lost) is not the run's; its failures are.
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    _quiet_dask_logs()
     cluster = None
     try:
         if address == LOCAL:
@@ -125,6 +124,13 @@ def dask_client(address: str, *, workers: int | None = None,
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=5)
+
+
+def _quiet_dask_logs() -> None:
+    """Silence the cluster's own chatter (reconnecting, workers lost): the run reports what it means."""
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in ("distributed", "tornado")]
+    for name in ["distributed", *names]:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 class DaskEngine:
