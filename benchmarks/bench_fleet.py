@@ -10,15 +10,21 @@ runs as its own process through :class:`~support.servers.FaultProxy`
 process, and the time and requests per service. A 20-service fleet is also
 run to check the request target.
 
-Targets (issue 7): 20 services in <= 60 requests; 1,000 services in <= 300
-requests and <= 120 s on 2 cores, memory <= 2 GB, CPU time growing linearly
-with the number of services.
+Side by side (issue 13): each size of ``--sizes`` (default 1,000) locally
+(``--jobs 2``) and through ``--scheduler local`` (a LocalCluster of 2
+workers), then each of ``--cluster-sizes`` (default 10,000) on a cluster of
+``dask scheduler`` and ``dask worker`` processes started here. Printed per
+run: requests, wall time, CPU time of every process (client and workers),
+peak RSS of the client and of the largest worker, and the ratios.
+
+Targets: 20 services in <= 60 requests; 1,000 services locally in <= 300
+requests, <= 60 s on 2 cores, memory <= 2 GB.
 
 Scrapes are coarse (``--scrape-seconds``, default 1800 = the interval) so a
 1,000-service week loads in seconds; the queries the run makes and the files
 it writes do not depend on the scrape spacing.
 
-Usage: ``python benchmarks/bench_fleet.py [--sizes 10,100,1000] [--backend prometheus|victoria]``
+Usage: ``python benchmarks/bench_fleet.py [--sizes 1000] [--cluster-sizes 10000] [--workers 2]``
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,86 +71,197 @@ def load(backend: str, services: dict[str, str], folder: Path, scrape_seconds: i
     return servers.PrometheusServer(folder / "tsdb").start()
 
 
-def run_fleet(url: str, services: list[str], out: Path, jobs: int | None) -> dict[str, float]:
-    """One ``stabmon monitor --services`` process; its wall time, CPU time, peak RSS and requests."""
+class ProcessWatch:
+    """Peak RSS and CPU time of every process of a tree (and of extra processes), polled every 0.2 s."""
+
+    def __init__(self, roots: list[int]) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.roots = roots
+        self.peak: dict[int, float] = {}
+        self.cpu: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(0.2)
+
+    def sample(self) -> None:
+        for root in self.roots:
+            try:
+                top = self.psutil.Process(root)
+                procs = [top, *top.children(recursive=True)]
+            except self.psutil.Error:
+                continue
+            for proc in procs:
+                try:
+                    with proc.oneshot():
+                        rss = proc.memory_info().rss / 2**20
+                        times = proc.cpu_times()
+                        self.names.setdefault(proc.pid, "worker" if proc.pid != root or root != self.roots[0]
+                                              else "client")
+                except self.psutil.Error:
+                    continue
+                self.peak[proc.pid] = max(self.peak.get(proc.pid, 0.0), rss)
+                self.cpu[proc.pid] = times.user + times.system
+
+    def __enter__(self) -> "ProcessWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class DaskProcesses:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1 (the cluster of the 10,000-service run)."""
+
+    def __init__(self, workers: int) -> None:
+        self.port = servers.free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.count = workers
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "DaskProcesses":
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                                "127.0.0.1", "--port", str(self.port), "--no-dashboard"], **quiet))
+        for _ in range(self.count):
+            self.processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", self.address,
+                                                    "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                                                    "--no-dashboard", "--memory-limit", "0"], **quiet))
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(self.count, timeout=120)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in reversed(self.processes):
+            servers.stop_process(process)
+
+
+def run_fleet(url: str, services: list[str], out: Path, jobs: int | None, scheduler: str | None = None,
+              cluster: DaskProcesses | None = None) -> dict[str, float]:
+    """One ``stabmon monitor --services`` process: wall, CPU and peak RSS per process (client, workers), requests."""
     exe = Path(sys.executable).with_name("stabmon")
-    list_file = ",".join(services)
     command = [str(exe), "monitor", "--baseline", str(out.parent / "baselines"), "--prometheus-url", url,
-               "--services", list_file, "--start", DEFAULT_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "--services", ",".join(services), "--start", DEFAULT_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
                "--duration", "168", "--output", str(out)]
     if jobs:
         command += ["--jobs", str(jobs)]
-    wrapper = (
-        "import resource, subprocess, sys, json, time\n"
-        "t = time.perf_counter()\n"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-        "wall = time.perf_counter() - t\n"
-        "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "sys.stderr.write(p.stderr[-3000:] if p.returncode else '')\n"
-        "print(json.dumps({'rc': p.returncode, 'wall': wall, 'cpu': r.ru_utime + r.ru_stime,"
-        " 'rss_mb': r.ru_maxrss / 1024.0, 'log': p.stderr[-20000:]}))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *command], capture_output=True, text=True)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if result["rc"] != 0:
-        raise RuntimeError(f"stabmon monitor failed ({result['rc']}): {proc.stderr[-2000:]}")
+    if scheduler:
+        command += ["--scheduler", scheduler]
+    log = out.parent / f"run-{len(services)}-{'dask' if scheduler else 'local'}.log"
+    started = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=handle,
+                                   env={**os.environ, "STABMON_DASK_SCHEDULER": ""})
+        roots = [process.pid] + [p.pid for p in (cluster.processes[1:] if cluster else [])]
+        with ProcessWatch(roots) as watch:
+            rc = process.wait()
+            watch.sample()
+    wall = time.perf_counter() - started
+    text = log.read_text()
+    if rc != 0:
+        raise RuntimeError(f"stabmon monitor failed ({rc}): {text[-2000:]}")
     # The run's own count of its requests: "... snapshots collected (N already on disk) with R requests".
-    found = re.findall(r"snapshots collected .*?with (\d+) requests", result["log"])
+    found = re.findall(r"snapshots collected .*?with (\d+) requests", text)
     if not found:
-        raise RuntimeError("stabmon monitor logged no request count: " + result["log"][-500:])
-    result["requests"] = int(found[-1])
-    return result
+        raise RuntimeError("stabmon monitor logged no request count: " + text[-500:])
+    client_pid = process.pid
+    workers = [pid for pid in watch.peak if pid != client_pid]
+    return {"rc": rc, "wall": wall, "requests": int(found[-1]), "cpu": sum(watch.cpu.values()),
+            "rss_mb": max(watch.peak.values()), "client_mb": watch.peak.get(client_pid, 0.0),
+            "worker_mb": max((watch.peak[p] for p in workers), default=0.0), "processes": len(watch.peak)}
+
+
+def print_row(size: int, engine: str, r: dict[str, float]) -> None:
+    print(f"{size:6d}  {engine:<24s} {r['requests']:5d} {r['wall']:8.1f} {r['cpu']:8.1f} {r['client_mb']:9.0f} "
+          f"{r['worker_mb']:11.0f} {r['processes']:5d}", flush=True)
+
+
+HEADER = (f"{'svc':>6s}  {'engine':<24s} {'req':>5s} {'wall s':>8s} {'CPU s':>8s} {'client MB':>9s} "
+          f"{'worker MB':>11s} {'procs':>5s}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes, comma-separated")
+    parser.add_argument("--sizes", default="1000", help="fleet sizes run locally and on a LocalCluster")
+    parser.add_argument("--cluster-sizes", default="10000",
+                        help="fleet sizes run only on a cluster of local dask worker processes ('' for none)")
+    parser.add_argument("--workers", type=int, default=2, help="Dask workers (LocalCluster and the cluster)")
     parser.add_argument("--backend", choices=("prometheus", "victoria"), default="prometheus")
     parser.add_argument("--delay", type=float, default=0.01, help="seconds the proxy adds per request")
     parser.add_argument("--scrape-seconds", type=int, default=1800)
-    parser.add_argument("--jobs", type=int, default=None, help="--jobs of the fleet run (default: CPUs)")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs of the local fleet run")
     parser.add_argument("--workdir", default=str(OUTPUTS_DIR),
                         help="where the temporary server data and run folders go (default: outputs/)")
     args = parser.parse_args()
-    sizes = sorted({int(s) for s in args.sizes.split(",")} | {20})
-    largest = max(sizes)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {20})
+    cluster_sizes = sorted({int(s) for s in args.cluster_sizes.split(",") if s})
+    largest = max(sizes + cluster_sizes)
     print(f"backend {args.backend}, proxy delay {args.delay * 1000:.0f} ms, {os.cpu_count()} CPUs, "
           f"scrapes every {args.scrape_seconds} s; loading {largest} services ...", flush=True)
-    rows = []
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    rows: dict[tuple[int, str], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-fleet-", dir=args.workdir) as tmp:
         folder = Path(tmp)
         services = fleet_services(largest)
         started = time.perf_counter()
         server = load(args.backend, services, folder, args.scrape_seconds)
-        load_s = time.perf_counter() - started
-        print(f"loaded {largest} service-weeks in {load_s:.1f} s", flush=True)
+        print(f"loaded {largest} service-weeks in {time.perf_counter() - started:.1f} s", flush=True)
         baselines = folder / "baselines"
         baselines.mkdir()
-        for week in generate_fleet({n: s for n, s in list(services.items())[:largest]},
-                                   scrape_seconds=args.scrape_seconds):
+        for week in generate_fleet(services, scrape_seconds=args.scrape_seconds):
             (baselines / f"{week.service}.json").write_text(json.dumps(week.baseline.to_dict()))
         try:
             with servers.FaultProxy(server.url, delay=args.delay) as proxy:
+                print(HEADER, flush=True)
                 for size in sizes:
                     names = list(services)[:size]
-                    result = run_fleet(proxy.url, names, folder / f"run-{size}", args.jobs)
-                    rows.append((size, result))
-                    print(f"{size:5d} services: {result['requests']:4d} requests, wall {result['wall']:7.2f} s, "
-                          f"CPU {result['cpu']:7.2f} s ({result['cpu'] / size * 1000:6.1f} ms/service), "
-                          f"peak RSS {result['rss_mb']:6.0f} MB", flush=True)
+                    for engine, scheduler in ((f"local (--jobs {args.jobs})", None),
+                                              (f"LocalCluster ({args.workers})", "local")):
+                        if size == 20 and scheduler:
+                            continue
+                        out = folder / f"run-{size}-{'dask' if scheduler else 'local'}"
+                        rows[size, engine] = run_fleet(proxy.url, names, out,
+                                                       args.workers if scheduler else args.jobs, scheduler)
+                        print_row(size, engine, rows[size, engine])
+                        shutil.rmtree(out, ignore_errors=True)
+                if cluster_sizes:
+                    with DaskProcesses(args.workers) as cluster:
+                        for size in cluster_sizes:
+                            engine = f"dask cluster ({args.workers} w)"
+                            out = folder / f"run-{size}-cluster"
+                            rows[size, engine] = run_fleet(proxy.url, list(services)[:size], out, None,
+                                                           cluster.address, cluster)
+                            print_row(size, engine, rows[size, engine])
+                            shutil.rmtree(out, ignore_errors=True)
         finally:
             server.stop()
-    by_size = dict(rows)
-    ok = by_size[20]["requests"] <= 60
-    if 1000 in by_size:
-        big = by_size[1000]
-        ok = ok and big["requests"] <= 300 and big["wall"] <= 120 and big["rss_mb"] <= 2048
-    if len(rows) >= 2:
-        (s0, r0), (s1, r1) = rows[1] if len(rows) > 2 else rows[0], rows[-1]
-        print(f"CPU per service: {r0['cpu'] / s0 * 1000:.1f} ms at {s0}, {r1['cpu'] / s1 * 1000:.1f} ms at {s1} "
-              "(flat = linear growth)")
-    print("targets (20 svc <= 60 req; 1000 svc <= 300 req, <= 120 s, <= 2 GB):", "met" if ok else "NOT met")
+    for size in sizes:
+        local, dask = rows.get((size, f"local (--jobs {args.jobs})")), rows.get((size, f"LocalCluster ({args.workers})"))
+        if local and dask:
+            print(f"{size} services, LocalCluster / local: wall x{dask['wall'] / local['wall']:.2f}, "
+                  f"CPU x{dask['cpu'] / local['cpu']:.2f}, requests {dask['requests']} vs {local['requests']}")
+    for size in cluster_sizes:
+        r = rows[size, f"dask cluster ({args.workers} w)"]
+        base = max((s for s in sizes if (s, f"local (--jobs {args.jobs})") in rows), default=None)
+        if base:
+            b = rows[base, f"local (--jobs {args.jobs})"]
+            print(f"{size} services on the cluster: x{size / base:.0f} the services in x{r['wall'] / b['wall']:.1f} "
+                  f"the wall time of {base} locally, {r['requests']} requests")
+    ok = rows[20, f"local (--jobs {args.jobs})"]["requests"] <= 60
+    big = rows.get((1000, f"local (--jobs {args.jobs})"))
+    if big:
+        ok = ok and big["requests"] <= 300 and big["wall"] <= 60 and big["rss_mb"] <= 2048
+    print("targets (20 svc <= 60 req; 1000 svc locally <= 300 req, <= 60 s, <= 2 GB):", "met" if ok else "NOT met")
     return 0
 
 

@@ -27,6 +27,7 @@ from stabmon.core.errors import BaselineError, InputError, ReportError
 from stabmon.core.fleet_summary import DEFAULT_SERVICE_LABEL
 from stabmon.core.model import Window, format_time, parse_time
 from stabmon.report.due import reports_as_days_close
+from stabmon.store.cluster import resolve_scheduler
 from stabmon.store.fleet import read_fleet_run
 
 DEFAULT_DURATION_HOURS = 168.0
@@ -89,6 +90,10 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
                        "folders with 'stabmon analyze --input DIR'")
     group.add_argument("--jobs", metavar="N", type=positive(int), default=None,
                        help="processes writing the services' folders (default: the CPUs available)")
+    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="run each service's analysis as tasks on this Dask scheduler (tcp://HOST:PORT; "
+                       "'local' starts a LocalCluster of --jobs workers; default: $STABMON_DASK_SCHEDULER, else "
+                       "local processes); needs pip install 'stabmon[dask]'")
 
 
 def add_release_arguments(parser: argparse.ArgumentParser, *, defaults: dict[str, str] | None = None) -> None:
@@ -172,6 +177,7 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
         Conflicting or bad flags, a missing baseline.
     """
     fleet = is_fleet_request(args)
+    scheduler = resolve_scheduler(getattr(args, "scheduler", None))
     out_dir = Path(args.output or store.DEFAULT_OUTPUT)
     if fleet:
         recorded = read_fleet_run(out_dir)
@@ -185,7 +191,8 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
                                     queries_file=args.queries, **preset_inputs(args))
         return RunOptions(out_dir=out_dir, window=window, catalogue=catalogue, connection=connection,
                           baseline=load_baseline(args.baseline), service=args.service, selector=args.selector,
-                          jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded))
+                          jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded),
+                          scheduler=scheduler)
     catalogue = build_catalogue(selector=args.selector, interval_seconds=interval_seconds, queries_file=args.queries,
                                 label=args.service_label, fleet=True, **preset_inputs(args))
     baseline_path = Path(args.baseline)
@@ -194,7 +201,8 @@ def resolve_run_options(args: argparse.Namespace, now: datetime) -> RunOptions:
     return RunOptions(out_dir=out_dir, window=window, catalogue=catalogue, connection=connection,
                       services=None if args.all_services else parse_service_list(args.services),
                       baseline_path=baseline_path, shard=parse_shard(args.shard) if args.shard else None,
-                      jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded))
+                      jobs=args.jobs, catch_up=args.catch_up, release=release_info(args, recorded),
+                      scheduler=scheduler)
 
 
 def _named(services: list[str]) -> str:

@@ -44,14 +44,14 @@ from stabmon.collect.prom import ConnectionSettings, PrometheusClient, public_ur
 from stabmon.collect.queries import SNAPSHOT_QUERIES, QueryCatalogue
 from stabmon.collect.targets import MAX_REGEX_CHARS, batch_services, discover_services, select_shard
 from stabmon.core.anomaly import AnomalyDetector
-from stabmon.core.errors import InputError, PrometheusError
-from stabmon.core.fleet_summary import build_fleet_summary, fleet_entry
+from stabmon.core.errors import InputError, PrometheusError, StoreError
+from stabmon.core.fleet_summary import build_fleet_summary, failed_entry, fleet_entry
 from stabmon.core.model import Baseline, Snapshot, Window, format_time, parse_time
 from stabmon.core.settings import DEFAULT_SETTINGS
 from stabmon.store.fleet import load_fleet_baselines, read_fleet_run, write_fleet_run, write_fleet_summary
 from stabmon.store.lock import run_lock
-from stabmon.store.rebuild import rebuild_summaries
-from stabmon.store.work import TargetWork, default_jobs, run_target_work
+from stabmon.store.cluster import cluster_engine
+from stabmon.store.work import Engine, TargetResult, TargetWork, default_jobs, local_engine
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,8 @@ class RunOptions:
     one baseline file for all or a folder of ``<service>.json``, ``shard``
     keeps part I of N. ``catch_up``: collect what has passed and return
     (docs/contract.md §1); ``release``: the ``run.json`` release record (§4.2).
+    ``scheduler``: the Dask scheduler that runs each target's work
+    (``"local"``: a LocalCluster; ``None``: local processes, ``jobs`` of them).
     """
 
     out_dir: Path
@@ -152,6 +154,7 @@ class RunOptions:
     max_regex_chars: int = MAX_REGEX_CHARS
     catch_up: bool = False
     release: dict[str, str | None] | None = None
+    scheduler: str | None = None
 
     @property
     def fleet(self) -> bool:
@@ -299,6 +302,10 @@ class Run:
         self.jobs = options.jobs or default_jobs()
         self.outcome = RunOutcome(exit_code=0, services=list(self.names))
         self.entries: dict[str, dict[str, Any]] = {}
+        #: Where each step's per-target work runs: local processes, or a Dask cluster's tasks.
+        self.engine: Engine = local_engine(self.jobs)
+        #: Targets whose work failed in this run, and why (named in the fleet summary).
+        self.failures: dict[str, str] = {}
         self._detectors: dict[str, AnomalyDetector] = {}
         #: Called with ``(days_closed_now, window_over)`` after each step that closed days
         #: (``monitor --report`` renders the days' notebooks then).
@@ -392,8 +399,8 @@ class Run:
             batches = batch_services(names, self.options.max_regex_chars) if self.options.fleet else [names]
             for batch in batches:
                 got = collector.range_snapshots(list(range(window.snapshot_count)), batch, strict=True)
-                run_target_work([self._work(n, baseline_snapshots=[got[n][k] for k in sorted(got[n])])
-                                 for n in batch], self.jobs)
+                works = [self._work(n, baseline_snapshots=[got[n][k] for k in sorted(got[n])]) for n in batch]
+                self._run_works(works)
             log.info("baseline window %s .. %s: %d snapshots collected for the statistical comparison%s",
                      first, last, window.snapshot_count,
                      f" of {len(names)} services" if self.options.fleet else "")
@@ -437,13 +444,10 @@ class Run:
             for work in works:
                 if len(work.snapshots) == 1:
                     self._observe_anomalies(work.service, work.snapshots[0][1])
-            for name, result in zip(batch, run_target_work(works, self.jobs)):
-                if result.entry is not None:
-                    self.entries[name] = result.entry
+            for name, result in zip(batch, self._run_works(works)):
                 if result.empty and (ended or final):
                     log.warning("no snapshot collected%s: no summary written",
                                 f" for service {name!r}" if self.options.fleet else "")
-            os.sync()
         if ended:
             self.outcome.days_closed.extend(ended)
             for d in ended:
@@ -452,21 +456,47 @@ class Run:
     def write_partial(self) -> None:
         """Aggregate what is on disk (partial days included) for every target, then the fleet summary."""
         works = [self._work(name, final=True) for name in self.names]
-        for name, result in zip(self.names, run_target_work(works, self.jobs)):
-            if result.entry is not None:
-                self.entries[name] = result.entry
+        self._run_works(works)
         if self.options.fleet:
             self.write_summary()
 
+    def _run_works(self, works: list[TargetWork]) -> list[TargetResult]:
+        """Run a step's works on the run's engine, make what they wrote durable (one ``os.sync()``), note results."""
+        results = self.engine(works)
+        os.sync()
+        for work, result in zip(works, results):
+            self._note(work.service, result)
+        return results
+
+    def _note(self, name: str, result: TargetResult) -> None:
+        """Keep a target's fleet entry; a failed target is named (a single target's failure ends the run).
+
+        Raises
+        ------
+        StoreError
+            The one target of a single-service run failed.
+        """
+        if result.failure is not None:
+            if not self.options.fleet:
+                raise StoreError(f"{self.options.out_dir}: {result.failure}")
+            log.error("service %r failed: %s", name, result.failure)
+            self.failures[name] = result.failure
+            self.entries.pop(name, None)
+        elif result.entry is not None:
+            self.failures.pop(name, None)
+            self.entries[name] = result.entry
+
     def write_summary(self) -> dict[str, Any]:
-        """Write the fleet summary of what the targets' weekly summaries say."""
-        entries = [self.entries.get(n) or fleet_entry(n, store.service_folder(n), None) for n in self.names]
+        """Write the fleet summary of what the targets' weekly summaries say (failed targets named)."""
+        entries = [failed_entry(n, store.service_folder(n), self.failures[n]) if n in self.failures
+                   else self.entries.get(n) or fleet_entry(n, store.service_folder(n), None) for n in self.names]
         shards = None
         if self.options.shard:
             index, count = self.options.shard
             shards = {"count": count, "merged": [index], "missing": [i for i in range(1, count + 1) if i != index]}
         summary = build_fleet_summary(entries, self.window, service_label=self.options.catalogue.label or "",
-                                      shards=shards)
+                                      shards=shards,
+                                      warnings=[f"service {n!r} failed: {why}" for n, why in self.failures.items()])
         if self.options.release:
             summary["release"] = self.options.release
         write_fleet_summary(self.options.out_dir, summary)
@@ -593,14 +623,9 @@ class Run:
     def write_week_so_far(self, days_closed: int) -> None:
         """Write each target's closed days, its current day (partial) and the weekly summary of the week so far."""
         days = list(range(1, min(days_closed + 1, self.window.day_count) + 1))
-        for name in self.names:
-            target = self.targets[name]
-            if not store.existing_snapshot_indexes(target.folder, self.window):
-                continue
-            result = rebuild_summaries(target.folder, window=self.window, baseline=target.baseline,
-                                       settings=self.options.settings, days=days, weekly=True, service=name,
-                                       days_closed=days_closed)
-            self.entries[name] = fleet_entry(name, target.folder.name, result.weekly)
+        names = [n for n in self.names if store.existing_snapshot_indexes(self.targets[n].folder, self.window)]
+        works = [self._work(name, days=days, days_closed=days_closed) for name in names]
+        self._run_works(works)
         if self.options.fleet:
             self.write_summary()
 
@@ -693,6 +718,13 @@ def nothing_passed(options: RunOptions, clock: Clock) -> bool:
     return options.catch_up and clock.now() < first_due
 
 
+def _engine(options: RunOptions) -> contextlib.AbstractContextManager[Engine | None]:
+    """The run's Dask engine when a scheduler is asked for (connected before any query), else none."""
+    if options.scheduler is None:
+        return contextlib.nullcontext(None)
+    return cluster_engine(options.scheduler, workers=options.jobs)
+
+
 def monitor(options: RunOptions, *, clock: Clock | None = None, client: PrometheusClient | None = None,
             on_close: Callable[[list[int], bool], None] | None = None) -> RunOutcome:
     """Run ``stabmon monitor`` with resolved options: lock, run files, the loop.
@@ -715,7 +747,7 @@ def monitor(options: RunOptions, *, clock: Clock | None = None, client: Promethe
     client = client or PrometheusClient(options.connection, timeout=options.timeout, retries=options.retries,
                                         backoff=options.backoff)
     try:
-        with run_lock(options.out_dir), sigterm_as_interrupt():
+        with run_lock(options.out_dir), sigterm_as_interrupt(), _engine(options) as engine:
             check_resume(options)
             client.check()
             targets = choose_targets(options, client)
@@ -728,6 +760,8 @@ def monitor(options: RunOptions, *, clock: Clock | None = None, client: Promethe
                 store.write_run_info(target.folder, {**run_info(options, target), "preflight": checked[target.name]})
             runner = Run(options, targets, clock=clock, client=client)
             runner.on_close = on_close
+            if engine is not None:
+                runner.engine = engine
             # "No errors" that cannot be told from "wrong label" is recorded missing, never 0 / 100 %.
             runner.collector.withheld = {
                 name: withheld_metrics(Finding.from_dict(f) for f in record["findings"])

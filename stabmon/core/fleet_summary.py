@@ -66,6 +66,13 @@ def fleet_entry(service: str, folder: str, weekly: dict[str, Any] | None) -> dic
     }
 
 
+def failed_entry(service: str, folder: str, failure: str) -> dict[str, Any]:
+    """The line of a service whose work failed (its task raised): inconclusive, the failure named."""
+    entry = fleet_entry(service, folder, None)
+    entry.update(no_data=False, inconclusive_reasons=[f"failed: {failure}"])
+    return entry
+
+
 def rank_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     """Worst first: rollback verdicts, then inconclusive ones (no data first), then lowest score,
     then most degraded days, then name."""

@@ -155,19 +155,35 @@ def read_day_latency(out_dir: Path) -> dict[int, dict[str, float | None]]:
     data = read_json(path)
     if not isinstance(data, dict):
         raise StoreError(f"{path}: expected an object of day numbers")
-    return {int(k): v for k, v in data.items() if isinstance(v, dict)}
+    return day_latency_figures(data)
+
+
+def day_latency_figures(document: dict[str, Any]) -> dict[int, dict[str, float | None]]:
+    """The day figures of a ``day_latency.json`` document, by day number."""
+    return {int(k): v for k, v in document.items() if isinstance(v, dict)}
+
+
+def read_day_latency_document(out_dir: Path) -> dict[str, Any]:
+    """``day_latency.json`` as stored (``{}`` when absent; a broken file is named and replaced)."""
+    path = Path(out_dir) / DAY_LATENCY_FILE
+    if not path.exists():
+        return {}
+    try:
+        loaded = read_json(path)
+    except StoreError as exc:
+        log.warning("%s; rewriting it", exc)
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def merge_day_latency(current: dict[str, Any], figures: dict[int, dict[str, float | None]]) -> dict[str, Any]:
+    """``day_latency.json`` with ``figures`` merged in (``{"<day>": {"p95_latency_ms": .., ...}}``)."""
+    merged = dict(current)
+    for day, values in figures.items():
+        merged[str(day)] = {k: (None if v is None else round(v * 1.0, 6)) for k, v in values.items()}
+    return dict(sorted(merged.items(), key=lambda kv: int(kv[0])))
 
 
 def write_day_latency(out_dir: Path, figures: dict[int, dict[str, float | None]]) -> None:
-    """Merge day figures into ``day_latency.json`` (``{"<day>": {"p95_latency_ms": .., ...}}``)."""
-    path = Path(out_dir) / DAY_LATENCY_FILE
-    current: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = read_json(path)
-            current = loaded if isinstance(loaded, dict) else {}
-        except StoreError as exc:
-            log.warning("%s; rewriting it", exc)
-    for day, values in figures.items():
-        current[str(day)] = {k: (None if v is None else round(v * 1.0, 6)) for k, v in values.items()}
-    write_json_atomic(path, dict(sorted(current.items(), key=lambda kv: int(kv[0]))))
+    """Merge day figures into ``day_latency.json``."""
+    write_json_atomic(Path(out_dir) / DAY_LATENCY_FILE, merge_day_latency(read_day_latency_document(out_dir), figures))

@@ -64,6 +64,16 @@ def snapshot_path(out_dir: Path, window: Window, ts: datetime) -> Path:
     return day_raw_dir(out_dir, window.day_of(ts)) / snapshot_filename(ts)
 
 
+def snapshot_name(window: Window, ts: datetime) -> str:
+    """The raw snapshot of time ``ts`` relative to its run folder (``day_NN_raw/snapshot_...json``)."""
+    return f"day_{window.day_of(ts):02d}_raw/{snapshot_filename(ts)}"
+
+
+def baseline_snapshot_name(ts: datetime) -> str:
+    """A baseline window's snapshot relative to its run folder (``baseline_raw/snapshot_...json``)."""
+    return f"{BASELINE_RAW_DIR}/{snapshot_filename(ts)}"
+
+
 def service_folder(name: str) -> str:
     """The folder name of a service inside a fleet folder.
 

@@ -3,6 +3,11 @@
 This is what ``stabmon analyze``, the end of ``stabmon monitor`` and
 ``stabmon demo`` share: read the raw snapshots, aggregate each day, build the
 weekly summary and the Markdown report, and write them atomically.
+
+The three steps are apart so the middle one can run where the folder is not
+(a Dask worker): :func:`read_folder_contents` reads, :func:`build_summaries`
+turns what was read into the files' bytes without touching the disk, and
+:func:`rebuild_summaries` does all three.
 """
 
 from __future__ import annotations
@@ -50,13 +55,48 @@ def preflight_findings(info: dict[str, Any] | None) -> list[dict[str, Any]] | No
 
 @dataclass
 class RebuildResult:
-    """What a rebuild wrote: the daily documents, the weekly one (if built) and warnings."""
+    """What a rebuild made: the daily documents, the weekly one (if built), warnings, and the files.
+
+    ``contents`` holds each file's bytes by its path relative to the run
+    folder (in the order they are written); ``files`` the paths written.
+    """
 
     window: Window
     daily: list[dict[str, Any]] = field(default_factory=list)
     weekly: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    contents: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class FolderContents:
+    """What a rebuild reads from a run folder: raw snapshots, the baseline window's, run.json, day figures."""
+
+    snapshots: store.SnapshotFolder
+    baseline_snapshots: store.SnapshotFolder
+    info: dict[str, Any] | None = None
+    day_latency: dict[int, dict[str, float | None]] = field(default_factory=dict)
+
+
+def read_folder_contents(out_dir: str | Path, *, snapshots: Sequence[Snapshot] | None = None,
+                         baseline_snapshots: Sequence[Snapshot] | None = None) -> FolderContents:
+    """Read what :func:`build_summaries` needs from a run folder; snapshots given in memory are not read.
+
+    Raises
+    ------
+    StoreError
+        A ``run.json`` or ``day_latency.json`` that cannot be read.
+    """
+    out_dir = Path(out_dir)
+    return FolderContents(
+        snapshots=(store.SnapshotFolder(snapshots=sorted(snapshots, key=lambda s: s.timestamp))
+                   if snapshots is not None else store.read_snapshots(out_dir)),
+        baseline_snapshots=(store.SnapshotFolder(snapshots=list(baseline_snapshots))
+                            if baseline_snapshots is not None else store.read_snapshots(out_dir, baseline_window=True)),
+        info=store.read_run_info(out_dir),
+        day_latency=store.read_day_latency(out_dir),
+    )
 
 
 def infer_window(snapshots: Sequence[Snapshot]) -> Window:
@@ -125,11 +165,42 @@ def rebuild_summaries(
         When the folder holds no raw snapshot or a file cannot be written.
     """
     out_dir = Path(out_dir)
+    contents = read_folder_contents(out_dir, snapshots=snapshots, baseline_snapshots=baseline_snapshots)
+    result = build_summaries(out_dir, contents, window=window, baseline=baseline, settings=settings, days=days,
+                             weekly=weekly, recompute_drift=recompute_drift, generated_at=generated_at,
+                             service=service, days_closed=days_closed)
+    store.write_files_atomic(out_dir, result.contents)
+    result.files = [out_dir / name for name in result.contents]
+    return result
+
+
+def build_summaries(
+    out_dir: Path,
+    contents: FolderContents,
+    *,
+    window: Window | None = None,
+    baseline: Baseline | None = None,
+    settings: Settings | None = None,
+    days: Sequence[int] | None = None,
+    weekly: bool = True,
+    recompute_drift: bool = False,
+    generated_at: datetime | None = None,
+    service: str | None = None,
+    days_closed: int | None = None,
+) -> RebuildResult:
+    """The summaries of a run folder's contents, as documents and as the files' bytes; writes nothing.
+
+    ``out_dir`` only names the folder in warnings; the other parameters are
+    those of :func:`rebuild_summaries`.
+
+    Raises
+    ------
+    StoreError
+        When the folder holds no raw snapshot.
+    """
     settings = settings or Settings()
     generated_at = generated_at or datetime.now(timezone.utc).replace(microsecond=0)
-    folder = (store.SnapshotFolder(snapshots=sorted(snapshots, key=lambda s: s.timestamp))
-              if snapshots is not None else store.read_snapshots(out_dir))
-    info = store.read_run_info(out_dir)
+    folder, info = contents.snapshots, contents.info
     if not folder.snapshots:
         raise StoreError(f"no raw snapshots in {out_dir} (expected day_NN_raw/snapshot_*.json)")
     warnings = list(folder.warnings)
@@ -143,7 +214,7 @@ def rebuild_summaries(
         baseline = baseline_from_run_info(info)
     if service is None and info is not None:
         service = info.get("service")
-    snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]  # noqa: F811
+    snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]
     if len(snapshots) < len(folder.snapshots):
         warnings.append(f"{len(folder.snapshots) - len(snapshots)} snapshots outside the window's times ignored")
     if recompute_drift:
@@ -152,17 +223,15 @@ def rebuild_summaries(
         # Zero baselines are skipped when drift is computed; say so in every day.
         warnings.extend(compute_drift(dict.fromkeys(baseline.values, 1.0), baseline)[1])
 
-    day_latency = store.read_day_latency(out_dir)
     all_daily = aggregate_days(
-        snapshots, window, settings, day_latency=day_latency, warnings=warnings, generated_at=generated_at,
+        snapshots, window, settings, day_latency=contents.day_latency, warnings=warnings, generated_at=generated_at,
         baseline=baseline,
     )
     result = RebuildResult(window=window, daily=all_daily, warnings=warnings)
 
     # Anomalies and the error budget are rebuilt from the same snapshots, so a
     # rerun gives the same files as the live run that appended them.
-    baseline_folder = (store.SnapshotFolder(snapshots=list(baseline_snapshots))
-                       if baseline_snapshots is not None else store.read_snapshots(out_dir, baseline_window=True))
+    baseline_folder = contents.baseline_snapshots
     warnings.extend(baseline_folder.warnings)
     # The baseline window trains the detector first (as the live run does), so
     # detection starts at the first snapshot; without one, the summary names
@@ -177,16 +246,14 @@ def rebuild_summaries(
     comparison = (
         compare.compare_days(baseline_folder.snapshots, snapshots, window) if baseline_folder.snapshots else None
     )
-    store.write_jsonl_atomic(out_dir / store.ANOMALIES_FILE, events, schema="anomaly")
-    store.write_json_atomic(out_dir / store.BURNDOWN_FILE, burndown, schema="burndown")
-    result.files.extend([out_dir / store.ANOMALIES_FILE, out_dir / store.BURNDOWN_FILE])
+    files = result.contents
+    files[store.ANOMALIES_FILE] = store.jsonl_bytes(events, schema="anomaly")
+    files[store.BURNDOWN_FILE] = store.json_bytes(burndown, schema="burndown")
     wanted = set(days) if days is not None else None
     for daily in all_daily:
         if wanted is not None and daily["day_number"] not in wanted:
             continue
-        path = store.day_summary_path(out_dir, daily["day_number"])
-        store.write_json_atomic(path, daily, schema="daily")
-        result.files.append(path)
+        files[store.day_summary_path(Path(), daily["day_number"]).name] = store.json_bytes(daily, schema="daily")
     if weekly:
         so_far = all_daily if days_closed is None else all_daily[:days_closed + 1]
         summary = weekly_summary(
@@ -197,11 +264,7 @@ def rebuild_summaries(
         if summary.get("anomaly_summary") is not None:
             summary["anomaly_summary"]["unchecked"] = detection.unchecked
         result.weekly = summary
-        json_path = out_dir / store.WEEKLY_JSON
-        md_path = out_dir / store.WEEKLY_MD
-        store.write_json_atomic(json_path, summary, schema="weekly")
-        store.write_text_atomic(
-            md_path, markdown.weekly_markdown(summary, burndown=burndown)
-        )
-        result.files.extend([json_path, md_path])
+        files[store.WEEKLY_JSON] = store.json_bytes(summary, schema="weekly")
+        files[store.WEEKLY_MD] = markdown.weekly_markdown(
+            summary, burndown=burndown).encode("utf-8")
     return result

@@ -276,6 +276,7 @@ CONDA_FORGE_NAMES = {
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",
     "prometheus-fastapi-instrumentator": "prometheus-fastapi-instrumentator",
+    "distributed": "distributed",
     "opentelemetry-sdk": "opentelemetry-sdk",
     "opentelemetry-exporter-prometheus": "opentelemetry-exporter-prometheus",
     "opentelemetry-instrumentation-fastapi": "opentelemetry-instrumentation-fastapi",

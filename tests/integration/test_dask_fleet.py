@@ -1,0 +1,262 @@
+"""A fleet run on a real Dask cluster: ``dask scheduler`` and ``dask worker`` processes on loopback.
+
+The cluster's workers preload :mod:`support.dask_hooks`, so a test can make
+one service's task fail, or every task slow enough to kill a worker or the
+scheduler in the middle of a run. Every run is the ``stabmon`` command; the
+reference is the same command without a scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support import servers
+from support.dask_hooks import HOOKS_ENV
+from support.servers import need_binary
+from support.synthetic_export import generate_fleet, write_fleet_openmetrics
+from stabmon.store import FLEET_SUMMARY_JSON, TEMP_RE, WEEKLY_JSON, service_folder
+
+pytestmark = pytest.mark.server
+distributed = pytest.importorskip("distributed")
+
+FLEET = {"alpha": "healthy", "bravo": "incident", "charlie": "latency_regression", "delta": "healthy"}
+HOOKS_FILE = Path(__file__).resolve().parents[1] / "support" / "dask_hooks.py"
+STABMON = str(Path(sys.executable).with_name("stabmon"))
+
+
+# --------------------------------------------------------------------------- the cluster
+
+
+class DaskCluster:
+    """A ``dask scheduler`` and its ``dask worker`` processes on 127.0.0.1, stopped by PID."""
+
+    def __init__(self, folder: Path, hooks: Path) -> None:
+        self.folder = folder
+        self.port = servers.free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.env = {**os.environ, HOOKS_ENV: str(hooks)}
+        self.scheduler: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen([sys.executable, "-m", *command], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+
+    def start(self, workers: int) -> "DaskCluster":
+        self.scheduler = self._spawn("scheduler", ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                                   "--port", str(self.port), "--no-dashboard"])
+        for _ in range(workers):
+            self.add_worker()
+        self.wait_for_workers(workers)
+        return self
+
+    def add_worker(self) -> subprocess.Popen:
+        worker = self._spawn(f"worker-{len(self.workers)}", [
+            "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+            "--no-dashboard", "--preload", str(HOOKS_FILE)])
+        self.workers.append(worker)
+        return worker
+
+    def wait_for_workers(self, count: int) -> None:
+        with distributed.Client(self.address, timeout=60) as client:
+            client.wait_for_workers(count, timeout=90)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            servers.stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hooks") / "hooks.json"
+    path.write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, hooks):
+    started = DaskCluster(tmp_path_factory.mktemp("dask"), hooks)
+    try:
+        yield started.start(workers=2)
+    finally:
+        started.stop()
+
+
+# --------------------------------------------------------------------------- the fleet
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    need_binary("prometheus")
+    need_binary("promtool")
+    folder = tmp_path_factory.mktemp("dask-prom")
+    weeks = generate_fleet(FLEET, scrape_seconds=1800)
+    write_fleet_openmetrics(weeks, folder / "fleet.om")
+    servers.load_openmetrics_tsdb(folder / "fleet.om", folder / "tsdb")
+    baselines = folder / "baselines"
+    baselines.mkdir()
+    for week in weeks:
+        (baselines / f"{service_folder(week.service)}.json").write_text(json.dumps(week.baseline.to_dict()))
+    with servers.PrometheusServer(folder / "tsdb") as server:
+        yield server, baselines, weeks[0].window.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def command(prometheus, out: Path, *extra: str) -> list[str]:
+    server, baselines, start = prometheus
+    return [STABMON, "monitor", "--baseline", str(baselines), "--prometheus-url", server.url,
+            "--services", ",".join(FLEET), "--start", start, "--duration", "168", "--output", str(out), *extra]
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "STABMON_DASK_SCHEDULER": "", **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, prometheus) -> Path:
+    out = tmp_path_factory.mktemp("local") / "fleet"
+    done = run(command(prometheus, out, "--jobs", "1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def _without_generated_at(value):
+    if isinstance(value, dict):
+        return {k: _without_generated_at(v) for k, v in value.items() if k not in ("generated_at", "checked_at")}
+    if isinstance(value, list):
+        return [_without_generated_at(v) for v in value]
+    return value
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".stabmon.lock"}
+
+
+def assert_same_run(got: Path, want: Path, *, skip: tuple[str, ...] = ()) -> None:
+    """Every file of ``want`` is in ``got``: JSON equal but for generated_at, anything else byte for byte."""
+    mine, theirs = _files(got), _files(want)
+    assert sorted(mine) == sorted(theirs)
+    compared = 0
+    for name, path in theirs.items():
+        if name.startswith(skip):
+            continue
+        if name.endswith(".md"):  # the Markdown names its generated_at
+            strip = [line for line in path.read_text().splitlines() if "enerated" not in line]
+            assert [line for line in mine[name].read_text().splitlines() if "enerated" not in line] == strip, name
+        elif name.endswith(".json"):
+            assert _without_generated_at(json.loads(mine[name].read_text())) == \
+                _without_generated_at(json.loads(path.read_text())), name
+        else:
+            assert mine[name].read_bytes() == path.read_bytes(), name
+        compared += 1
+    assert compared > 300 * len(FLEET)  # the raw snapshots were compared too
+
+
+def assert_no_temp_files(root: Path) -> None:
+    assert [p for p in root.rglob("*") if TEMP_RE.match(p.name)] == []
+
+
+def set_hooks(path: Path, **hooks) -> None:
+    path.write_text(json.dumps(hooks))
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_a_fleet_through_the_scheduler_equals_the_local_run(tmp_path, prometheus, cluster, local_run):
+    out = tmp_path / "fleet"
+    done = run(command(prometheus, out), env={"STABMON_DASK_SCHEDULER": cluster.address})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same_run(out, local_run)
+
+
+def test_a_failing_task_fails_its_service_not_the_fleet(tmp_path, prometheus, cluster, hooks, local_run):
+    out = tmp_path / "fleet"
+    set_hooks(hooks, fail=["bravo"])
+    try:
+        done = run(command(prometheus, out, "--scheduler", cluster.address))
+    finally:
+        set_hooks(hooks)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / FLEET_SUMMARY_JSON).read_text())
+    entry = next(e for e in summary["services"] if e["service"] == "bravo")
+    assert entry["verdict"] == "inconclusive" and not entry["no_data"]
+    assert entry["inconclusive_reasons"][0].startswith("failed: RuntimeError: poisoned by the test: bravo")
+    assert any("'bravo' failed" in w for w in summary["warnings"])
+    assert "bravo" in summary["inconclusive"] and "bravo" not in summary["rollback_recommended"]
+    assert not (out / "bravo" / WEEKLY_JSON).exists()
+    for name in ("alpha", "charlie", "delta"):
+        got = json.loads((out / name / WEEKLY_JSON).read_text())
+        want = json.loads((local_run / name / WEEKLY_JSON).read_text())
+        assert _without_generated_at(got) == _without_generated_at(want), name
+
+
+def _wait_for(predicate, timeout: float, what: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run ended (rc {process.returncode}) before {what}: {err[-1500:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_mid_run_has_its_tasks_run_elsewhere(tmp_path, prometheus, cluster, hooks, local_run):
+    started = tmp_path / "started"
+    started.mkdir()
+    victim = cluster.add_worker()
+    cluster.wait_for_workers(3)
+    out = tmp_path / "fleet"
+    set_hooks(hooks, sleep=1.0, started=str(started))
+    try:
+        process = subprocess.Popen(command(prometheus, out, "--scheduler", cluster.address), text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={**os.environ, "STABMON_DASK_SCHEDULER": ""})
+        _wait_for(lambda: (started / str(victim.pid)).exists(), 120, "task on the worker to kill", process)
+        os.kill(victim.pid, signal.SIGKILL)
+        _, err = process.communicate(timeout=240)
+    finally:
+        set_hooks(hooks)
+        servers.stop_process(victim)
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+    assert process.returncode == 0, err[-2000:]
+    assert_no_temp_files(out)
+    assert_same_run(out, local_run)
+
+
+def test_the_scheduler_stopped_mid_run_exits_1_and_the_rerun_completes(tmp_path, prometheus, hooks, local_run):
+    own = DaskCluster(tmp_path, hooks)
+    started = tmp_path / "started"
+    started.mkdir()
+    out = tmp_path / "fleet"
+    try:
+        own.start(workers=1)
+        set_hooks(hooks, sleep=1.0, started=str(started))
+        process = subprocess.Popen(command(prometheus, out, "--scheduler", own.address), text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={**os.environ, "STABMON_DASK_SCHEDULER": ""})
+        _wait_for(lambda: any(started.iterdir()), 120, "task started", process)
+        servers.stop_process(own.scheduler)
+        _, err = process.communicate(timeout=120)
+    finally:
+        set_hooks(hooks)
+        own.stop()
+    assert process.returncode == 1, err[-2000:]
+    errors = [line for line in err.splitlines() if line.startswith("stabmon: error:")]
+    assert len(errors) == 1 and "lost the Dask scheduler" in errors[0], err[-2000:]
+    assert "Traceback" not in err
+    for path in out.rglob("*.json"):  # what was written is whole
+        json.loads(path.read_text())
+    rerun = run(command(prometheus, out))
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert_no_temp_files(out)
+    assert_same_run(out, local_run)
