@@ -368,7 +368,27 @@ def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]
     # inputs; a retrospective is read as plain text too.
     lines = [line.rstrip() for line in body.splitlines()]
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-    return body, images
+    return name_images(body), images
+
+
+_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
+_BARE_IMAGE = re.compile(r"!\[(?:png|svg|jpeg|image/png)?\]\(")
+
+
+def name_images(markdown: str) -> str:
+    """Give each image nbconvert left as ``![png](...)`` the alt text "Chart: <its section>".
+
+    A retrospective pasted as plain text then says what each picture is, and a
+    renderer that cannot show it prints a name, not "png".
+    """
+    section = "report"
+    out = []
+    for line in markdown.split("\n"):
+        heading = _HEADING.match(line)
+        if heading:
+            section = re.sub(r"^\d+\.\s*", "", heading.group(1)).replace("]", "")
+        out.append(_BARE_IMAGE.sub(lambda _: f"![Chart: {section}](", line))
+    return "\n".join(out)
 
 
 def write_exports(job: NotebookJob, nb: Any, reports_dir: Path) -> list[Path]:

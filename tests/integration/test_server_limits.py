@@ -1,8 +1,8 @@
 """Queries that outgrow the server's limits are split and still give the unsplit run, against real Prometheus.
 
 One TSDB holds two days of 20 light services (a scrape every 30 minutes)
-and one heavy service (a scrape every 15 s: each 30-minute window reads 120
-samples per series). It is served by four ``prometheus`` processes, each on
+and eight days of one heavy service (a scrape every 60 s: each 30-minute
+window reads 30 samples per series). It is served by four ``prometheus`` processes, each on
 its own copy of the blocks:
 
 - unlimited: the reference runs;
@@ -10,10 +10,14 @@ its own copy of the blocks:
   buckets (15 series x 96 times = 1,440 points) are over the limit, one day
   (720 points) and a day figure (15 series x 49 samples = 735) are not, so a
   single run splits in time and a fleet run by services, then in time;
-- ``--query.timeout=TIMEOUT``: the heavy service's two days of latency
-  (15 x 96 x 120 = 172,800 samples read) cannot be evaluated in that time,
-  one of its snapshot times (1,800 samples) can; nor can the latency of the
-  20 light services together (28,800 points), one service's can;
+- ``--query.timeout``, calibrated on this machine as it runs (a fixed figure
+  fits an idle machine or a busy one, not both): the geometric mean of the
+  slowest evaluation of what cannot be split and the fastest of the whole
+  query. For the heavy service, its eight days of latency (15 x 384 x 30 =
+  172,800 samples read) against one day figure (15 x 1,440 = 21,600, which
+  no split makes smaller): about 2.8 times either way. For the fleet, the 20
+  light services' two days of latency (28,800 points) against one service's
+  (1,440): about 4.5 times either way;
 - ``--query.max-samples=5``: ``vector(1)`` (the start-up check) fits, one
   service's availability at one time (4 request series) does not.
 """
@@ -24,6 +28,9 @@ import json
 import logging
 import re
 import shutil
+import time
+import urllib.parse
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,10 +51,10 @@ pytestmark = pytest.mark.server
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 HOURS = 48
+HEAVY_HOURS = 192
 LIGHT = [f"svc{i:02d}" for i in range(20)]
 HEAVY = "heavy"
 SAMPLE_LIMIT = 1000
-TIMEOUT = "25ms"
 #: Fields that differ between two runs of the same data on two servers.
 VARYING = {"generated_at", "prometheus_url"}
 SPLIT_LOGGER = "stabmon.collect.limits"
@@ -59,7 +66,8 @@ def tsdb(tmp_path_factory) -> Path:
     need_binary("promtool")
     folder = tmp_path_factory.mktemp("limits")
     weeks = generate_fleet(dict.fromkeys(LIGHT, "healthy"), start=START, duration_hours=HOURS, scrape_seconds=1800)
-    weeks.append(generate_week("healthy", service=HEAVY, start=START, duration_hours=HOURS, scrape_seconds=15))
+    weeks.append(generate_week("healthy", service=HEAVY, start=START, duration_hours=HEAVY_HOURS,
+                               scrape_seconds=60))
     write_fleet_openmetrics(weeks, folder / "data.om")
     (folder / "baseline.json").write_text(json.dumps(weeks[3].baseline.to_dict()))
     return servers.load_openmetrics_tsdb(folder / "data.om", folder / "tsdb")
@@ -87,12 +95,41 @@ def unlimited(prometheus):
     return prometheus()
 
 
-def window():
-    return make_window(START, HOURS, 30)
+def window(hours: float = HOURS):
+    return make_window(START, hours, 30)
 
 
-def single_run(url: str, out: Path, service: str):
-    return monitor(options(url, out, window(), service=service, jobs=1))
+def _seconds(url: str, path: str, params: dict, best) -> float:
+    """The fastest (``best=min``) or slowest (``max``) of five answers to one query, in seconds."""
+    query = urllib.parse.urlencode(params)
+    took = []
+    for _ in range(5):
+        began = time.perf_counter()
+        with urllib.request.urlopen(f"{url}{path}?{query}", timeout=60) as answer:
+            assert json.load(answer)["status"] == "success"
+        took.append(time.perf_counter() - began)
+    return best(took)
+
+
+def whole_range(expr: str, hours: float) -> dict:
+    times = window(hours).times()
+    return {"query": expr, "start": times[0].timestamp(), "end": times[-1].timestamp(), "step": 1800}
+
+
+def calibrated_timeout(url: str, whole: dict, smallest: tuple[str, dict]) -> str:
+    """A ``--query.timeout`` that the ``whole`` range query overruns here and now and the ``smallest`` fits.
+
+    The geometric mean of the smallest query's slowest answer and the whole
+    one's fastest, in whole milliseconds (Prometheus' unit), at least 1 ms.
+    """
+    small = _seconds(url, smallest[0], smallest[1], max)
+    big = _seconds(url, "/api/v1/query_range", whole, min)
+    assert big > 2 * small, f"the whole query ({big:.4f} s) is not much slower than its smallest part ({small:.4f} s)"
+    return f"{max(1, int(1000 * (small * big) ** 0.5))}ms"
+
+
+def single_run(url: str, out: Path, service: str, hours: float = HOURS):
+    return monitor(options(url, out, window(hours), service=service, jobs=1))
 
 
 def fleet_run(url: str, out: Path, services: list[str]):
@@ -149,7 +186,7 @@ def reference(unlimited, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     runs = {"light": root / "light", "heavy": root / "heavy", "fleet": root / "fleet"}
     assert single_run(unlimited.url, runs["light"], LIGHT[3]).exit_code == 0
-    assert single_run(unlimited.url, runs["heavy"], HEAVY).exit_code == 0
+    assert single_run(unlimited.url, runs["heavy"], HEAVY, HEAVY_HOURS).exit_code == 0
     assert fleet_run(unlimited.url, runs["fleet"], LIGHT).exit_code == 0
     return runs
 
@@ -173,15 +210,24 @@ def test_sample_limit_splits_a_fleet_by_services_then_time(prometheus, reference
     assert_same_run(tmp_path / "fleet", reference["fleet"])
 
 
-def test_query_timeout_splits_single_and_fleet_runs(prometheus, reference, tmp_path, caplog):
-    server = prometheus(f"--query.timeout={TIMEOUT}")
+def test_query_timeout_splits_single_and_fleet_runs(prometheus, unlimited, reference, tmp_path, caplog):
+    heavy = build_catalogue(service=HEAVY, interval_seconds=1800)
+    day_end = window(HEAVY_HOURS).start.timestamp() + 86400
+    timeout = calibrated_timeout(unlimited.url, whole_range(heavy.expression("p95_latency_ms"), HEAVY_HOURS),
+                                 ("/api/v1/query", {"query": heavy.expression("day_p95_latency_ms"), "time": day_end}))
+    server = prometheus(f"--query.timeout={timeout}")
     with caplog.at_level(logging.WARNING, logger=SPLIT_LOGGER):
-        assert single_run(server.url, tmp_path / "heavy", HEAVY).exit_code == 0
+        assert single_run(server.url, tmp_path / "heavy", HEAVY, HEAVY_HOURS).exit_code == 0
     assert_split_logged_once(caplog, "shorter time ranges")
     said = split_lines(caplog)[0]
     assert "--query.timeout" in said and ("query timed out" in said or "context deadline exceeded" in said)
     assert_same_run(tmp_path / "heavy", reference["heavy"])
 
+    fleet = build_catalogue(label="service", interval_seconds=1800)
+    timeout = calibrated_timeout(unlimited.url, whole_range(fleet.expression("p95_latency_ms", LIGHT), HOURS),
+                                 ("/api/v1/query_range",
+                                  whole_range(fleet.expression("p95_latency_ms", LIGHT[:1]), HOURS)))
+    server = prometheus(f"--query.timeout={timeout}")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=SPLIT_LOGGER):
         assert fleet_run(server.url, tmp_path / "fleet", LIGHT).exit_code == 0

@@ -247,3 +247,16 @@ def test_bundle_without_a_retrospective_is_one_line_and_exit_1(tmp_path, capsys)
     assert main(["report", "--input", str(tmp_path), "--only", "weekly", "--bundle", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "stabmon: error: --bundle needs the retrospective: add --only retrospective"
+
+
+def test_each_chart_is_named_by_its_section_not_by_its_format(rendered):
+    _, _, text, _ = rendered
+    assert "![png]" not in text and "![](" not in text
+    assert re.search(r"!\[Chart: [^\]]+\]\(retrospective_files/", text)
+
+
+def test_name_images_takes_the_nearest_heading_without_its_number():
+    text = "# Retro\n\n![png](a.png)\n\n## 3. What happened, and when\n\n![png](b.png) ![](c.png)\n"
+    assert report.name_images(text) == (
+        "# Retro\n\n![Chart: Retro](a.png)\n\n## 3. What happened, and when\n\n"
+        "![Chart: What happened, and when](b.png) ![Chart: What happened, and when](c.png)\n")
