@@ -85,6 +85,6 @@ def test_the_weekly_table_shows_each_slo_and_the_day_p99_of_each_demo_day(tmp_pa
     cells = [c.strip() for c in row.strip("|").split("|")]
     day5 = next(d for d in result.daily if d["day_number"] == 5)
     # Day 5 met the availability SLO all day but not the latency one: both show, and its pooled p99.
-    assert cells[4] == f"{day5['day_p99_latency_ms']:.0f}ms" and cells[4] != "n/a"
-    assert cells[6] == f"{day5['slo_compliance_percent']:.1f}%" == "100.0%"
-    assert cells[7] == f"{day5['latency_slo_compliance_percent']:.1f}%" != "100.0%"
+    assert cells[4] == f"{day5['day_p99_latency_ms']:.0f} ms" and cells[4] != "n/a"
+    assert cells[6] == f"{day5['slo_compliance_percent']:.1f} %" == "100.0 %"
+    assert cells[7] == f"{day5['latency_slo_compliance_percent']:.1f} %" != "100.0 %"

@@ -179,11 +179,14 @@ def test_make_lab_listens_on_loopback_and_prints_the_url(tmp_path: Path):
     from support.servers import free_port
 
     port = free_port()
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+    # Under `make test` the outer make's MAKELEVEL/MAKEFLAGS would make this one print "Entering directory" first.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    env.update(JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTER_DATA_DIR=str(tmp_path / "data"))
     log = tmp_path / "lab.log"
     with open(log, "w") as sink:
-        make = subprocess.Popen(["make", "-o", "install-dev", "lab", f"LAB_PORT={port}"], cwd=ROOT, env=env,
+        make = subprocess.Popen(["make", "--no-print-directory", "-o", "install-dev", "lab", f"LAB_PORT={port}"],
+                                cwd=ROOT, env=env,
                                 stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     url = re.compile(rf"http://127\.0\.0\.1:{port}/lab\?token=[0-9a-f]+")
