@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import orjson
 import requests
 import urllib3
 from prometheus_api_client import PrometheusConnect
@@ -289,6 +290,22 @@ def chunk_range(start: float, end: float, step: float, max_points: int = MAX_POI
     return chunks
 
 
+def _parsed_once(response: requests.Response) -> Callable[..., Any]:
+    """``response.json`` that parses the body once (with orjson): prometheus-api-client parses an answer and
+    :meth:`PrometheusClient._call` reads it again; a fleet's range answers are megabytes each."""
+    parsed: list[Any] = []
+
+    def json(**_: Any) -> Any:
+        if not parsed:
+            try:
+                parsed.append(orjson.loads(response.content))
+            except orjson.JSONDecodeError as exc:  # a ValueError, as requests raises
+                raise ValueError(f"not JSON: {exc}") from None
+        return parsed[0]
+
+    return json
+
+
 def _json(response: requests.Response) -> Any:
     """The body of an answer as JSON, or ``None`` when it is not."""
     try:
@@ -412,6 +429,7 @@ class PrometheusClient:
 
     def _remember_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._local.response = response
+        response.json = _parsed_once(response)  # type: ignore[method-assign]
 
     def close(self) -> None:
         """Release the connection pool."""

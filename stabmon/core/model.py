@@ -10,8 +10,10 @@ the package and ISO 8601 strings with ``Z`` in files.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property, lru_cache
 from typing import Any
 
 #: The numeric fields of a snapshot, in the contract's order (section 2).
@@ -65,8 +67,13 @@ def utc(ts: datetime) -> datetime:
     return ts.astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=65536)
 def format_time(ts: datetime) -> str:
-    """Format a datetime as ISO 8601 UTC with a ``Z`` suffix (seconds precision)."""
+    """Format a datetime as ISO 8601 UTC with a ``Z`` suffix (seconds precision).
+
+    Cached: a fleet formats the same few hundred snapshot times for every
+    service (equal instants format alike whatever their time zone).
+    """
     ts = utc(ts)
     if ts.microsecond:
         return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -267,7 +274,12 @@ class Window:
 
     def expected_snapshots(self, day_number: int) -> int:
         """Number of snapshot times of day ``day_number`` inside the window."""
-        return sum(1 for t in self.times() if self.day_of(t) == day_number)
+        return self._day_counts.get(day_number, 0)
+
+    @cached_property
+    def _day_counts(self) -> dict[int, int]:
+        # Counted once per window: every day's summary asks, for every target.
+        return dict(Counter(self.day_of(t) for t in self.times()))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+import orjson
 
 from stabmon.demo import synthetic
 from stabmon.demo.synthetic import _FAMILIES, SyntheticWeek, _Series, _simulate
@@ -70,6 +71,22 @@ class ExportableWeek(SyntheticWeek):
         for series in scrapes.series:
             yield from _series_text(series, ts_ms).splitlines(keepends=True)
 
+
+    def iter_vm_json_lines(self) -> Iterator[bytes]:
+        """Yield the week as VictoriaMetrics' JSON line import (``/api/v1/import``): one line per series.
+
+        Each line is ``{"metric": {"__name__": ..., labels}, "values": [...],
+        "timestamps": [ms ...]}`` and ends with ``b"\\n"``: a fleet of 10,000
+        services loads in minutes this way, where a line per sample takes
+        hours.
+        """
+        scrapes = _simulate(self._spec)
+        for series in scrapes.series:
+            values = series.values.astype(np.int64) if series.integer else series.values
+            times = scrapes.times_ms if series.index is None else scrapes.times_ms[series.index]
+            metric = {"__name__": series.name, **dict(series.labels)}
+            yield orjson.dumps({"metric": metric, "values": values, "timestamps": times.astype(np.int64)},
+                               option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 def generate_week(scenario: str = "healthy", **kw: Any) -> ExportableWeek:
     """:func:`stabmon.demo.synthetic.generate_week`, as a week that can be written out."""

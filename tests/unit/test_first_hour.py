@@ -267,6 +267,7 @@ CONDA_FORGE_NAMES = {
     "jupyterlab": "jupyterlab",
     "jsonschema": "jsonschema",
     "fastjsonschema": "python-fastjsonschema",
+    "orjson": "orjson",
     "pyyaml": "pyyaml",
     "scipy": "scipy",
     "tqdm": "tqdm",

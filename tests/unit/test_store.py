@@ -102,3 +102,23 @@ def test_duplicate_timestamp_keeps_one(tmp_path):
     found = store.read_snapshots(tmp_path)
     assert len(found.snapshots) == 1
     assert "duplicate" in found.warnings[0]
+
+
+def test_json_is_json_modules_indented_text_and_refuses_nan_anywhere(tmp_path):
+    # orjson writes the files (issue 13); the text is what json.dumps(indent=2) wrote, numpy's floats
+    # are numbers (as json took them), and a NaN or infinity nested anywhere is refused (orjson alone would write null).
+    import json
+
+    import numpy as np
+
+    from stabmon.store.files import dumps, json_bytes
+
+    doc = {"service": "checkout", "días": ["ünïcode", 1, 2.5, None, True], "nested": {"a": [{"b": 0.1 + 0.2}]},
+           3: "int key"}
+    assert dumps(doc) == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    assert json_bytes({"v": np.float64(1.5), "n": 7}, compact=True) == b'{"v":1.5,"n":7}\n'
+    for bad in (float("nan"), float("inf"), -float("inf"), np.float64("nan")):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            json_bytes({"days": [{"figures": {"p99": bad}}]})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_bytes({"when": object()})
