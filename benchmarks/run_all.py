@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_analysis.py", "bench_anomaly.py", "bench_collect.py", "bench_report.py", "bench_fleet.py",
-           "bench_catch_up.py"]
+# bench_scale.py runs bench_fleet.py and bench_report.py and prints their figures side by side.
+SCRIPTS = ["bench_analysis.py", "bench_anomaly.py", "bench_collect.py", "bench_scale.py", "bench_catch_up.py",
+           "bench_labels.py"]
 
 
 def main() -> int:
