@@ -114,27 +114,12 @@ def infer_window(snapshots: Sequence[Snapshot]) -> Window:
     return Window(start=times[0], duration_hours=duration, interval_minutes=interval_s / 60.0)
 
 
-def rebuild_summaries(
-    out_dir: str | Path,
-    *,
-    window: Window | None = None,
-    baseline: Baseline | None = None,
-    settings: Settings | None = None,
-    days: Sequence[int] | None = None,
-    weekly: bool = True,
-    recompute_drift: bool = False,
-    generated_at: datetime | None = None,
-    service: str | None = None,
-    snapshots: Sequence[Snapshot] | None = None,
-    baseline_snapshots: Sequence[Snapshot] | None = None,
-    days_closed: int | None = None,
-) -> RebuildResult:
-    """Read a run folder's raw snapshots and (re)write its summaries.
+@dataclass(frozen=True)
+class SummaryOptions:
+    """What a rebuild of a folder's summaries is asked for: the keywords of :func:`rebuild_summaries`.
 
-    Parameters
+    Attributes
     ----------
-    out_dir
-        The run folder (docs/contract.md §4 layout).
     window
         The run's window; read from ``run.json`` when omitted, else inferred.
     baseline
@@ -149,15 +134,45 @@ def rebuild_summaries(
         Recompute each snapshot's drift from ``baseline`` instead of using the stored one.
     generated_at
         Time stamped into ``_metadata.generated_at``; now when omitted.
+    service
+        The service named in the summaries; read from ``run.json`` when omitted.
+    days_closed
+        The window has not ended (a catch-up run): the days closed so far. The
+        weekly summary is then the week so far (the closed days and the
+        current one, ``window_complete: false``); ``None``: the whole window.
+    """
+
+    window: Window | None = None
+    baseline: Baseline | None = None
+    settings: Settings | None = None
+    days: Sequence[int] | None = None
+    weekly: bool = True
+    recompute_drift: bool = False
+    generated_at: datetime | None = None
+    service: str | None = None
+    days_closed: int | None = None
+
+
+def rebuild_summaries(
+    out_dir: str | Path,
+    *,
+    snapshots: Sequence[Snapshot] | None = None,
+    baseline_snapshots: Sequence[Snapshot] | None = None,
+    **options: Any,
+) -> RebuildResult:
+    """Read a run folder's raw snapshots and (re)write its summaries.
+
+    Parameters
+    ----------
+    out_dir
+        The run folder (docs/contract.md §4 layout).
+    options
+        The fields of :class:`SummaryOptions` (``window``, ``baseline``, ``settings``, ``days``, ``weekly`` ...).
     snapshots, baseline_snapshots
         The folder's raw snapshots (and its baseline window's) when the caller
         has just written them all and holds them in memory: they are not read
         back from disk. Omitted, the folder is read (the usual case: resumed
         runs, ``stabmon analyze``).
-    days_closed
-        The window has not ended (a catch-up run): the days closed so far. The
-        weekly summary is then the week so far (the closed days and the
-        current one, ``window_complete: false``); ``None``: the whole window.
 
     Raises
     ------
@@ -166,40 +181,26 @@ def rebuild_summaries(
     """
     out_dir = Path(out_dir)
     contents = read_folder_contents(out_dir, snapshots=snapshots, baseline_snapshots=baseline_snapshots)
-    result = build_summaries(out_dir, contents, window=window, baseline=baseline, settings=settings, days=days,
-                             weekly=weekly, recompute_drift=recompute_drift, generated_at=generated_at,
-                             service=service, days_closed=days_closed)
+    result = build_summaries(out_dir, contents, SummaryOptions(**options))
     store.write_files_atomic(out_dir, result.contents)
     result.files = [out_dir / name for name in result.contents]
     return result
 
 
-def build_summaries(
-    out_dir: Path,
-    contents: FolderContents,
-    *,
-    window: Window | None = None,
-    baseline: Baseline | None = None,
-    settings: Settings | None = None,
-    days: Sequence[int] | None = None,
-    weekly: bool = True,
-    recompute_drift: bool = False,
-    generated_at: datetime | None = None,
-    service: str | None = None,
-    days_closed: int | None = None,
-) -> RebuildResult:
+def build_summaries(out_dir: Path, contents: FolderContents, options: SummaryOptions) -> RebuildResult:
     """The summaries of a run folder's contents, as documents and as the files' bytes; writes nothing.
 
-    ``out_dir`` only names the folder in warnings; the other parameters are
-    those of :func:`rebuild_summaries`.
+    ``out_dir`` only names the folder in warnings.
 
     Raises
     ------
     StoreError
         When the folder holds no raw snapshot.
     """
-    settings = settings or Settings()
-    generated_at = generated_at or datetime.now(timezone.utc).replace(microsecond=0)
+    window, baseline, service = options.window, options.baseline, options.service
+    days, weekly, days_closed = options.days, options.weekly, options.days_closed
+    settings = options.settings or Settings()
+    generated_at = options.generated_at or datetime.now(timezone.utc).replace(microsecond=0)
     folder, info = contents.snapshots, contents.info
     if not folder.snapshots:
         raise StoreError(f"no raw snapshots in {out_dir} (expected day_NN_raw/snapshot_*.json)")
@@ -217,7 +218,7 @@ def build_summaries(
     snapshots = [s for s in folder.snapshots if window.index_of(s.timestamp) is not None]
     if len(snapshots) < len(folder.snapshots):
         warnings.append(f"{len(folder.snapshots) - len(snapshots)} snapshots outside the window's times ignored")
-    if recompute_drift:
+    if options.recompute_drift:
         warnings.extend(apply_drift(snapshots, baseline))
     elif baseline is not None:
         # Zero baselines are skipped when drift is computed; say so in every day.

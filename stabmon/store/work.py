@@ -33,7 +33,7 @@ from stabmon.store.folder import (
     read_snapshots,
 )
 from stabmon.store.layout import DAY_LATENCY_FILE, baseline_snapshot_name, snapshot_name
-from stabmon.store.rebuild import FolderContents, build_summaries
+from stabmon.store.rebuild import FolderContents, SummaryOptions, build_summaries
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +148,10 @@ def make_target_files(work: TargetWork) -> TargetFiles:
         entry = fleet_entry(work.service, work.folder.name, None) if work.final else None
         return TargetFiles(files, TargetResult(entry=entry, empty=True))
     contents.day_latency = day_latency_figures(day_latency)
-    rebuilt = build_summaries(
-        work.folder, contents, window=work.window, baseline=work.baseline, settings=work.settings,
-        days=None if work.final else work.days, weekly=work.weekly, service=work.service,
-        days_closed=work.days_closed,
-    )
+    rebuilt = build_summaries(work.folder, contents, SummaryOptions(
+        window=work.window, baseline=work.baseline, settings=work.settings, days=None if work.final else work.days,
+        weekly=work.weekly, service=work.service, days_closed=work.days_closed,
+    ))
     files.update(rebuilt.contents)
     entry = fleet_entry(work.service, work.folder.name, rebuilt.weekly) if work.weekly else None
     return TargetFiles(files, TargetResult(entry=entry))
