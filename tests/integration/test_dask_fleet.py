@@ -1,4 +1,4 @@
-"""A fleet run on a real Dask cluster: ``dask scheduler`` and ``dask worker`` processes on loopback.
+"""A fleet run and its reports on a real Dask cluster: ``dask scheduler`` and ``dask worker`` processes on loopback.
 
 The cluster's workers preload :mod:`support.dask_hooks`, so a test can make
 one service's task fail, or every task slow enough to kill a worker or the
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,8 @@ from support import servers
 from support.dask_hooks import HOOKS_ENV
 from support.servers import need_binary
 from support.synthetic_export import generate_fleet, write_fleet_openmetrics
+from stabmon.cli.main import main
+from stabmon.store import cluster as cluster_module
 from stabmon.store import FLEET_SUMMARY_JSON, TEMP_RE, WEEKLY_JSON, service_folder
 
 pytestmark = pytest.mark.server
@@ -260,3 +264,98 @@ def test_the_scheduler_stopped_mid_run_exits_1_and_the_rerun_completes(tmp_path,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert_no_temp_files(out)
     assert_same_run(out, local_run)
+
+
+# --------------------------------------------------------------------------- the reports through --scheduler
+
+#: What a render records of its own run: when each cell ran, and the random names papermill gives a run's
+#: injected cell and scratch file. Everything else of a notebook must be what a local render makes.
+_RUN_OWN = re.compile(r"cell-id=[0-9a-f]{8}|\.running\.ipynb|_time|duration|iopub\.|shell\.execute_reply")
+#: The retrospective alone (Markdown, charts, the papermill line naming the run folder), of every service.
+RENDERED = ("--only", "retrospective", "--all", "--jobs", "1", "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def demo_fleet(tmp_path_factory) -> Path:
+    from stabmon.demo.fleet import build_demo_fleet
+
+    folder = tmp_path_factory.mktemp("report-fleet") / "fleet"
+    build_demo_fleet(folder, services=3)
+    return folder
+
+
+def fleet_copy(demo_fleet: Path, to: Path) -> Path:
+    shutil.copytree(demo_fleet, to)
+    return to
+
+
+@pytest.fixture(scope="module")
+def local_reports(tmp_path_factory, demo_fleet) -> Path:
+    folder = fleet_copy(demo_fleet, tmp_path_factory.mktemp("local-reports") / "fleet")
+    done = run([STABMON, "report", "--input", str(folder), *RENDERED])
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder
+
+
+def notebook_text(path: Path, folder: Path) -> list:
+    """A rendered notebook as what it shows and runs: each cell's source and outputs, its parameters."""
+    nb = json.loads(path.read_text().replace(str(folder), "FLEET"))
+    cells = [(cell["cell_type"], cell["source"], [{k: v for k, v in out.items() if k != "execution_count"}
+                                                  for out in cell.get("outputs", [])]) for cell in nb["cells"]]
+    return [nb["metadata"]["papermill"]["parameters"], *cells]
+
+
+def assert_same_reports(got: Path, want: Path, services: tuple[str, ...]) -> None:
+    """Each service's reports: the same files, Markdown and charts byte for byte, notebooks' cells and HTML
+    equal once the fleet folder's path and the render's own timings are put aside."""
+    for service in services:
+        mine, theirs = _files(got / service / "reports"), _files(want / service / "reports")
+        assert sorted(mine) == sorted(theirs), service
+        assert {"retrospective.ipynb", "retrospective.md", "retrospective.html"} <= set(theirs)
+        for name, path in theirs.items():
+            if name.endswith(".ipynb"):
+                assert notebook_text(mine[name], got) == notebook_text(path, want), (service, name)
+            elif name.endswith((".md", ".html")):
+                lines = [_RUN_OWN.sub("", line) for line in path.read_text().replace(str(want), "FLEET").splitlines()]
+                assert [_RUN_OWN.sub("", line) for line in
+                        mine[name].read_text().replace(str(got), "FLEET").splitlines()] == lines, (service, name)
+            else:
+                assert mine[name].read_bytes() == path.read_bytes(), (service, name)
+
+
+def test_reports_rendered_through_the_scheduler_equal_a_local_render(tmp_path, demo_fleet, local_reports, cluster):
+    folder = fleet_copy(demo_fleet, tmp_path / "fleet")
+    done = run([STABMON, "report", "--input", str(folder), *RENDERED], env={"STABMON_DASK_SCHEDULER": cluster.address})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same_reports(folder, local_reports, ("svc-01", "svc-02", "svc-03"))
+    retrospective = (folder / "svc-03" / "reports" / "retrospective.md").read_text()
+    assert f"-p run_dir {folder / 'svc-03'}" in retrospective  # the papermill line names the real folder
+    assert "stabmon-render" not in "".join(p.read_text() for p in folder.rglob("*.ipynb"))
+    assert (folder / "reports" / "fleet_overview.html").exists()
+    assert_no_temp_files(folder)
+
+
+def test_a_poisoned_service_fails_alone_named_with_its_notebook_and_cell(tmp_path, demo_fleet, local_reports,
+                                                                       cluster):
+    folder = fleet_copy(demo_fleet, tmp_path / "fleet")
+    (folder / "svc-02" / "run.json").write_text('{"window": ')  # torn by hand: the notebooks cannot load it
+    done = run([STABMON, "report", "--input", str(folder), "--scheduler", cluster.address, *RENDERED])
+    assert done.returncode == 1
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("stabmon: error: service svc-02: "), done.stderr[-2000:]
+    assert "svc-01" not in errors[0] and "svc-03" not in errors[0]
+    assert re.search(r"notebook retrospective failed at cell \d+ \(run = rundata\.load_run\(\): StoreError: ", errors[0])
+    kept = folder / "svc-02" / "reports" / "retrospective.failed.ipynb"
+    assert f"partial notebook kept in {kept}" in errors[0] and kept.exists()
+    assert_same_reports(folder, local_reports, ("svc-01", "svc-03"))
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_1_and_renders_nothing(demo_fleet, capsys, monkeypatch):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    port = servers.free_port()  # nobody listens there
+    code = main(["report", "--input", str(demo_fleet), "--scheduler", f"127.0.0.1:{port}", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith(f"stabmon: error: cannot reach the Dask scheduler at "
+                                               f"tcp://127.0.0.1:{port}: "), err
+    assert [p for p in demo_fleet.rglob("*") if p.parent.name == "reports"] == []
