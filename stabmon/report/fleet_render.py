@@ -103,5 +103,5 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
             except ReportError as exc:  # the other services still render
                 failures.append(f"service {entry['service']}: {exc}")
     if failures:
-        raise ReportError("; ".join(failures))
+        raise ReportError("; ".join(sorted(failures)))
     return rendered

@@ -335,19 +335,26 @@ def test_reports_rendered_through_the_scheduler_equal_a_local_render(tmp_path, d
     assert_no_temp_files(folder)
 
 
-def test_a_poisoned_service_fails_alone_named_with_its_notebook_and_cell(tmp_path, demo_fleet, local_reports,
-                                                                       cluster):
+def test_poisoned_services_fail_alone_each_named(tmp_path, demo_fleet, local_reports, cluster, hooks):
     folder = fleet_copy(demo_fleet, tmp_path / "fleet")
-    (folder / "svc-02" / "run.json").write_text('{"window": ')  # torn by hand: the notebooks cannot load it
-    done = run([STABMON, "report", "--input", str(folder), "--scheduler", cluster.address, *RENDERED])
+    (folder / "svc-02" / "run.json").write_text('{"window": ')  # torn by hand: its notebook cannot load it
+    set_hooks(hooks, fail=["svc-01"])  # its task raises on the worker
+    try:
+        done = run([STABMON, "report", "--input", str(folder), "--scheduler", cluster.address, *RENDERED])
+    finally:
+        set_hooks(hooks)
     assert done.returncode == 1
     errors = done.stderr.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("stabmon: error: service svc-02: "), done.stderr[-2000:]
-    assert "svc-01" not in errors[0] and "svc-03" not in errors[0]
-    assert re.search(r"notebook retrospective failed at cell \d+ \(run = rundata\.load_run\(\): StoreError: ", errors[0])
+    assert len(errors) == 1, done.stderr[-2000:]
+    first, second = errors[0].split("; service ")
+    assert first == "stabmon: error: service svc-01: RuntimeError: poisoned by the test: svc-01"
     kept = folder / "svc-02" / "reports" / "retrospective.failed.ipynb"
-    assert f"partial notebook kept in {kept}" in errors[0] and kept.exists()
-    assert_same_reports(folder, local_reports, ("svc-01", "svc-03"))
+    assert re.fullmatch(r"svc-02: notebook retrospective failed at cell \d+ \(run = rundata\.load_run\(\): "
+                        rf"StoreError: .*; partial notebook kept in {re.escape(str(kept))}", second), second
+    assert kept.exists() and "stabmon-render" not in kept.read_text()
+    assert not (folder / "svc-01" / "reports" / "retrospective.ipynb").exists()
+    assert_same_reports(folder, local_reports, ("svc-03",))
+    assert (folder / "reports" / "fleet_overview.html").exists()
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_1_and_renders_nothing(demo_fleet, capsys, monkeypatch):
