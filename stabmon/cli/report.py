@@ -142,8 +142,8 @@ def _render_folder(folder: Path, *, jobs: int, timeout: float, only: list[str] |
 
         run_dir = Path(folder).expanduser().resolve()
         with dask_client(scheduler) as client:
-            results, failures = render_on_cluster(client, scheduler, [(run_dir.name, run_dir)], jobs=jobs,
-                                                  timeout=timeout, notebooks=only, progress=progress)
+            results, failures, _ = render_on_cluster(client, scheduler, [(run_dir.name, run_dir)], jobs=jobs,
+                                                     timeout=timeout, notebooks=only, progress=progress)
         if failures:
             raise ReportError("; ".join(failures))
         result = results[run_dir.name]

@@ -1,8 +1,8 @@
 """Render a fleet folder: the fleet notebook into ``DIR/reports/`` and the flagged services' notebooks.
 
 The services render here on the fleet's kernels, or each as a task on a
-Dask cluster (:mod:`stabmon.report.remote`) while the fleet notebook
-renders here. A failing service is named and the others still render.
+Dask cluster (:mod:`stabmon.report.remote`), the fleet notebook as one more
+task. A failing service is named and the others still render.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from stabmon import store
-from stabmon.core import paths
 from stabmon.core.errors import ReportError
 from stabmon.report.render import (
-    NOTEBOOK_FILES,
-    NotebookJob,
+    fleet_job,
     kernel_pool,
     render_job,
     render_reports,
@@ -48,9 +46,9 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
     notebooks
         The kinds of each service's notebooks to render (all by default).
     scheduler
-        A Dask scheduler's address (or ``local``): each service is rendered
-        as a task on that cluster (:mod:`stabmon.report.remote`); the fleet
-        notebook is rendered here meanwhile.
+        A Dask scheduler's address (or ``local``): each service's notebooks,
+        and the fleet notebook, are rendered as tasks on that cluster
+        (:mod:`stabmon.report.remote`).
 
     Returns
     -------
@@ -71,8 +69,7 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
     summary = store.read_json(summary_path) if summary_path.exists() else merge_fleet(folder)
     reports_dir = folder / store.REPORTS_DIR
     reports_dir.mkdir(parents=True, exist_ok=True)
-    job = NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
-                      parameters={"fleet_dir": str(folder)}, title="Fleet overview")
+    job = fleet_job(folder)
     chosen = [entry for entry in (summary["services"] if all_services else flagged_services(summary))
               if store.iter_snapshot_files(folder / entry["folder"])]
     rendered: dict[str, Any] = {"services": {}}
@@ -80,28 +77,30 @@ def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs
     with ExitStack() as stack:
         # The scheduler first: when it cannot be reached, no kernel has started.
         client = stack.enter_context(dask_client(scheduler)) if scheduler is not None and chosen else None
-        # One pool for the fleet notebook and every service's: kernels start once.
-        pool = stack.enter_context(kernel_pool(jobs if chosen and client is None else 1))
-        fleet = pool.submit(lambda kernel: render_job(job, reports_dir, timeout=timeout, kernel=kernel))
-        if client is not None:
+        if client is not None:  # the fleet notebook is one more task: this process starts no kernel
             from stabmon.report.remote import render_on_cluster
 
-            rendered["services"], failures = render_on_cluster(
+            summary_bytes = summary_path.read_bytes() if summary_path.exists() else store.dumps(summary).encode()
+            rendered["services"], failures, rendered["fleet"] = render_on_cluster(
                 client, scheduler, [(entry["service"], folder / entry["folder"]) for entry in chosen], jobs=jobs,
-                timeout=timeout, notebooks=notebooks, progress=progress)
-        try:
-            rendered["fleet"] = fleet.result()
-        except ReportError:
-            raise
-        except Exception as exc:  # the kernel did not start
-            raise ReportError(start_failure(job, exc)) from None
-        for entry in chosen if client is None else []:
+                timeout=timeout, notebooks=notebooks, progress=progress, fleet=(folder, summary_bytes))
+        else:
+            # One pool for the fleet notebook and every service's: kernels start once.
+            pool = stack.enter_context(kernel_pool(jobs if chosen else 1))
             try:
-                rendered["services"][entry["service"]] = render_reports(
-                    folder / entry["folder"], jobs=jobs, timeout=timeout, notebooks=notebooks, progress=progress,
-                    pool=pool)
-            except ReportError as exc:  # the other services still render
-                failures.append(f"service {entry['service']}: {exc}")
+                rendered["fleet"] = pool.submit(lambda kernel: render_job(job, reports_dir, timeout=timeout,
+                                                                          kernel=kernel)).result()
+            except ReportError:
+                raise
+            except Exception as exc:  # the kernel did not start
+                raise ReportError(start_failure(job, exc)) from None
+            for entry in chosen:
+                try:
+                    rendered["services"][entry["service"]] = render_reports(
+                        folder / entry["folder"], jobs=jobs, timeout=timeout, notebooks=notebooks,
+                        progress=progress, pool=pool)
+                except ReportError as exc:  # the other services still render
+                    failures.append(f"service {entry['service']}: {exc}")
     if failures:
         raise ReportError("; ".join(sorted(failures)))
     return rendered

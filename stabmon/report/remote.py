@@ -34,19 +34,22 @@ from typing import Any, Sequence
 
 from stabmon import store
 from stabmon.core.errors import ReportError
-from stabmon.report.render import ReportResult, kernel_pool, main_report, render_reports
+from stabmon.report.render import ReportResult, fleet_job, kernel_pool, main_report, render_job, render_reports
 
 #: What no notebook reads, left out of what a worker gets: earlier reports and the baseline window's snapshots.
 NOT_READ = frozenset({store.REPORTS_DIR, store.BASELINE_RAW_DIR})
 #: Files whose text may name the worker's folder: the root is removed from them.
 TEXT_SUFFIXES = frozenset({".ipynb", ".html", ".md"})
+#: The task name of a fleet's own notebook.
+FLEET_NOTEBOOK = "fleet_overview"
 #: Characters of a temporary root that every text (JSON, HTML, shell quoting, Markdown) keeps as they are.
 _PLAIN = re.compile(r"^[A-Za-z0-9/_.+-]+$")
 
 
 @dataclass
 class RenderTask:
-    """What a worker needs to render one service: the folder's path on the client and its files."""
+    """What a worker needs to render one service (or a fleet's notebook): the folder's path on the client and
+    its files."""
 
     service: str
     run_dir: str
@@ -54,6 +57,8 @@ class RenderTask:
     notebooks: list[str] | None = None
     jobs: int = 2
     timeout: float = 600.0
+    #: ``run_dir`` is a fleet folder: render its fleet notebook (the inputs: its ``fleet_summary.json``).
+    fleet: bool = False
 
 
 @dataclass
@@ -115,9 +120,16 @@ def render_service_files(task: RenderTask) -> RenderedService:
         store.unpack_folder(folder, task.inputs)
         rendered = RenderedService()
         try:
-            result = render_reports(folder, jobs=task.jobs, timeout=task.timeout, notebooks=task.notebooks,
-                                    progress=False, pool=worker_pool(task.jobs))
-            rendered.notebooks = result.notebooks
+            if task.fleet:
+                job = fleet_job(folder)
+                (folder / store.REPORTS_DIR).mkdir(exist_ok=True)
+                worker_pool(task.jobs).submit(lambda kernel: render_job(
+                    job, folder / store.REPORTS_DIR, timeout=task.timeout, kernel=kernel)).result()
+                rendered.notebooks = [job.name]
+            else:
+                result = render_reports(folder, jobs=task.jobs, timeout=task.timeout, notebooks=task.notebooks,
+                                        progress=False, pool=worker_pool(task.jobs))
+                rendered.notebooks = result.notebooks
         except ReportError as exc:
             rendered.error = as_named(str(exc).encode(), root).decode()
         made = store.pack_folder(folder / store.REPORTS_DIR)
@@ -152,16 +164,18 @@ def write_rendered(reports_dir: Path, files: dict[str, bytes]) -> list[Path]:
 
 
 def render_on_cluster(client: Any, address: str, services: Sequence[tuple[str, Path]], *, jobs: int,
-                      timeout: float, notebooks: Sequence[str] | None = None, progress: bool = False
-                      ) -> tuple[dict[str, ReportResult], list[str]]:
+                      timeout: float, notebooks: Sequence[str] | None = None, progress: bool = False,
+                      fleet: tuple[Path, bytes] | None = None
+                      ) -> tuple[dict[str, ReportResult], list[str], list[Path]]:
     """Render each ``(service, run folder)`` as one task through ``client``, connected to the scheduler ``address``
-    (:func:`stabmon.store.cluster.dask_client`).
+    (:func:`stabmon.store.cluster.dask_client`); ``fleet``, a fleet folder and its summary's bytes, as one more.
 
     Returns
     -------
-    (results, failures)
-        Each rendered service's :class:`ReportResult`, and one message per
-        failing service naming it (and its notebook and cell).
+    (results, failures, fleet_files)
+        Each rendered service's :class:`ReportResult`, one message per
+        failing service naming it (and its notebook and cell), and the files
+        of the fleet notebook.
 
     Raises
     ------
@@ -174,31 +188,40 @@ def render_on_cluster(client: Any, address: str, services: Sequence[tuple[str, P
 
     results: dict[str, ReportResult] = {}
     failures: list[str] = []
-    with tqdm(total=len(services), desc="rendering services", unit="service", disable=not progress,
+    fleet_files: list[Path] = []
+    # The fleet notebook first: it is short and the services' tasks fill the gaps after it.
+    tasks: list[tuple[str, Path, bool]] = ([(FLEET_NOTEBOOK, fleet[0], True)] if fleet else []) + \
+        [(service, folder, False) for service, folder in services]
+    with tqdm(total=len(tasks), desc="rendering on the cluster", unit="task", disable=not progress,
               leave=True) as bar:
         engine = DaskEngine(client, address)
 
         def submit(i: int) -> Any:
-            service, folder = services[i]
-            task = RenderTask(service, str(folder), store.pack_folder(folder, skip=NOT_READ),
-                              list(notebooks) if notebooks else None, jobs, timeout)
+            service, folder, is_fleet = tasks[i]
+            inputs = {store.FLEET_SUMMARY_JSON: fleet[1]} if is_fleet and fleet else \
+                store.pack_folder(folder, skip=NOT_READ)
+            task = RenderTask(service, str(folder), inputs, list(notebooks) if notebooks else None, jobs, timeout,
+                              fleet=is_fleet)
             return client.submit(render_service_files, task, pure=False,
                                  key=f"stabmon-report-{engine.tasks}-{service}")
 
         def collect(i: int, rendered: RenderedService | None, error: BaseException | None) -> None:
-            service, folder = services[i]
+            service, folder, is_fleet = tasks[i]
             bar.update(1)
+            name = "the fleet notebook" if is_fleet else f"service {service}"
             if rendered is None:
-                failures.append(f"service {service}: {type(error).__name__}: {error}")
+                failures.append(f"{name}: {type(error).__name__}: {error}")
                 return
             reports_dir = folder / store.REPORTS_DIR
             written = write_rendered(reports_dir, rendered.files)
             if rendered.error:
-                failures.append(f"service {service}: {rendered.error}")
-                return
-            results[service] = ReportResult(reports_dir=reports_dir, index=main_report(reports_dir, written),
-                                            files=sorted(written), notebooks=rendered.notebooks,
-                                            seconds=rendered.seconds)
+                failures.append(f"{name}: {rendered.error}")
+            elif is_fleet:
+                fleet_files.extend(sorted(written))
+            else:
+                results[service] = ReportResult(reports_dir=reports_dir, index=main_report(reports_dir, written),
+                                                files=sorted(written), notebooks=rendered.notebooks,
+                                                seconds=rendered.seconds)
 
-        engine.run(len(services), submit, collect)
-    return {service: results[service] for service, _ in services if service in results}, failures
+        engine.run(len(tasks), submit, collect)
+    return {service: results[service] for service, _ in services if service in results}, failures, fleet_files

@@ -588,6 +588,12 @@ def render_reports(
                         notebooks=[job.name for job in planned], seconds=time.perf_counter() - started)
 
 
+def fleet_job(fleet_dir: Path) -> NotebookJob:
+    """The fleet notebook of the fleet folder ``fleet_dir`` (it reads ``fleet_summary.json`` there)."""
+    return NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
+                       parameters={"fleet_dir": str(fleet_dir)}, title="Fleet overview")
+
+
 def main_report(reports_dir: Path, files: Sequence[Path]) -> Path:
     """The report to open first among ``files``: the weekly HTML, else the first HTML, else the folder."""
     weekly = reports_dir / "weekly_summary.html"

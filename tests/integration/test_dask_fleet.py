@@ -331,6 +331,9 @@ def test_reports_rendered_through_the_scheduler_equal_a_local_render(tmp_path, d
     retrospective = (folder / "svc-03" / "reports" / "retrospective.md").read_text()
     assert f"-p run_dir {folder / 'svc-03'}" in retrospective  # the papermill line names the real folder
     assert "stabmon-render" not in "".join(p.read_text() for p in folder.rglob("*.ipynb"))
+    fleet_notebook = Path("reports") / "fleet_overview.ipynb"  # rendered on the cluster too
+    assert notebook_text(folder / fleet_notebook, folder) == notebook_text(local_reports / fleet_notebook,
+                                                                           local_reports)
     assert (folder / "reports" / "fleet_overview.html").exists()
     assert_no_temp_files(folder)
 
