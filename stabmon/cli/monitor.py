@@ -91,9 +91,9 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--jobs", metavar="N", type=positive(int), default=None,
                        help="processes writing the services' folders (default: the CPUs available)")
     group.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="run each service's analysis (and with --report its notebooks) as tasks on this Dask scheduler (tcp://HOST:PORT; "
-                       "'local' starts a LocalCluster of --jobs workers; default: $STABMON_DASK_SCHEDULER, else "
-                       "local processes); needs pip install 'stabmon[dask]'")
+                       help="run each service's analysis (with --report, its notebooks too) as tasks on this Dask "
+                       "scheduler (tcp://HOST:PORT; 'local' starts a LocalCluster of --jobs workers; default: "
+                       "$STABMON_DASK_SCHEDULER, else local processes); needs pip install 'stabmon[dask]'")
 
 
 def add_release_arguments(parser: argparse.ArgumentParser, *, defaults: dict[str, str] | None = None) -> None:
