@@ -73,21 +73,18 @@ class RenderedService:
 
 # --------------------------------------------------------------------------- on the worker
 
-_POOL: Any = None
-_POOL_LOCK = threading.Lock()
+_POOLS: dict[int, Any] = {}
+_POOLS_LOCK = threading.Lock()
 
 
 def worker_pool(size: int) -> Any:
-    """The worker process's warm kernels (made at its first task, stopped when the process exits)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL.size != size:
-            if _POOL is not None:
-                _POOL.close()
-                atexit.unregister(_POOL.close)
-            _POOL = kernel_pool(size)
-            atexit.register(_POOL.close, now=True)
-        return _POOL
+    """The worker process's ``size`` warm kernels (made at its first such task, stopped when the process exits)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = kernel_pool(size)
+            atexit.register(pool.close, now=True)
+        return pool
 
 
 def local_copy(root: Path, run_dir: str) -> Path:
