@@ -91,9 +91,9 @@ def add_monitor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--jobs", metavar="N", type=positive(int), default=None,
                        help="processes writing the services' folders (default: the CPUs available)")
     group.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="run each service's analysis as tasks on this Dask scheduler (tcp://HOST:PORT; "
-                       "'local' starts a LocalCluster of --jobs workers; default: $STABMON_DASK_SCHEDULER, else "
-                       "local processes); needs pip install 'stabmon[dask]'")
+                       help="run each service's analysis (with --report, its notebooks too) as tasks on this Dask "
+                       "scheduler (tcp://HOST:PORT; 'local' starts a LocalCluster of --jobs workers; default: "
+                       "$STABMON_DASK_SCHEDULER, else local processes); needs pip install 'stabmon[dask]'")
 
 
 def add_release_arguments(parser: argparse.ArgumentParser, *, defaults: dict[str, str] | None = None) -> None:
@@ -250,7 +250,7 @@ def run_monitor_command(args: argparse.Namespace) -> int:
         print(f"window not over: {len(outcome.days_closed)} of {options.window.day_count} days closed; "
               "the verdict cannot be PASS before the window ends")
     if args.report and options.fleet and outcome.window_complete:
-        render_folder(options.out_dir)
+        render_folder(options.out_dir, scheduler=options.scheduler)
     if on_close is not None:
         if on_close.failures:
             raise ReportError("; ".join(on_close.failures))

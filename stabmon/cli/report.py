@@ -14,8 +14,10 @@ from typing import Iterator
 
 from stabmon import store
 from stabmon.cli.args import positive
-from stabmon.core.errors import InputError
-from stabmon.report.render import KINDS, render_fleet_reports, render_reports
+from stabmon.core.errors import InputError, ReportError
+from stabmon.report.fleet_render import render_fleet_reports
+from stabmon.report.render import KINDS, render_reports
+from stabmon.store.cluster import SCHEDULER_ENV, dask_client, resolve_scheduler
 from stabmon.store.fleet import is_fleet_folder
 from stabmon.store.release_history import check_comparable
 
@@ -42,6 +44,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         "this week with it, day by day (repeatable)")
     parser.add_argument("--bundle", action="store_true",
                         help="also write reports/retrospective.zip: the retrospective's Markdown and its charts")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="render each service's notebooks as a task on this Dask scheduler (tcp://HOST:PORT; "
+                        "'local' starts a LocalCluster; --jobs is then the kernels of each worker; default: "
+                        "$STABMON_DASK_SCHEDULER, else here); needs pip install 'stabmon[dask]'")
 
 
 #: Signals that stop a rendering: Ctrl-C and a scheduler's stop.
@@ -112,18 +118,18 @@ def interrupt_stops_kernels(reports_dir: Path) -> Iterator[None]:
 
 def render_folder(folder: Path, *, jobs: int = DEFAULT_JOBS, timeout: float = DEFAULT_CELL_TIMEOUT_SECONDS,
                   only: list[str] | None = None, all_services: bool = False, progress: bool = True,
-                  previous_runs: list[str] | None = None) -> None:
-    """Render a run folder or a fleet folder and print where the reports are."""
+                  previous_runs: list[str] | None = None, scheduler: str | None = None) -> None:
+    """Render a run folder or a fleet folder (on the Dask ``scheduler`` when given) and print where the reports are."""
     with interrupt_stops_kernels(Path(folder).resolve() / store.REPORTS_DIR):
         _render_folder(folder, jobs=jobs, timeout=timeout, only=only, all_services=all_services,
-                       progress=progress, previous_runs=previous_runs)
+                       progress=progress, previous_runs=previous_runs, scheduler=scheduler)
 
 
 def _render_folder(folder: Path, *, jobs: int, timeout: float, only: list[str] | None, all_services: bool,
-                   progress: bool, previous_runs: list[str] | None) -> None:
+                   progress: bool, previous_runs: list[str] | None, scheduler: str | None) -> None:
     if is_fleet_folder(folder):
         rendered = render_fleet_reports(folder, all_services=all_services, jobs=jobs, timeout=timeout,
-                                        progress=progress)
+                                        progress=progress, notebooks=only, scheduler=scheduler)
         html = next((p for p in rendered["fleet"] if p.suffix == ".html"), None)
         print(f"fleet report: {html or folder / store.REPORTS_DIR}")
         for service, result in rendered["services"].items():
@@ -131,8 +137,19 @@ def _render_folder(folder: Path, *, jobs: int, timeout: float, only: list[str] |
         if not rendered["services"]:
             print("  no service flagged: no per-service notebooks rendered (--all renders them all)")
         return
-    result = render_reports(folder, jobs=jobs, timeout=timeout, notebooks=only, progress=progress,
-                            previous_runs=previous_runs)
+    if scheduler is not None:
+        from stabmon.report.remote import render_on_cluster
+
+        run_dir = Path(folder).expanduser().resolve()
+        with dask_client(scheduler) as client:
+            results, failures, _ = render_on_cluster(client, scheduler, [(run_dir.name, run_dir)], jobs=jobs,
+                                                     timeout=timeout, notebooks=only, progress=progress)
+        if failures:
+            raise ReportError("; ".join(failures))
+        result = results[run_dir.name]
+    else:
+        result = render_reports(folder, jobs=jobs, timeout=timeout, notebooks=only, progress=progress,
+                                previous_runs=previous_runs)
     print(f"rendered {len(result.notebooks)} notebooks into {result.reports_dir} in {result.seconds:.1f} s")
     print(f"main report: {result.index}")
 
@@ -149,11 +166,15 @@ def run_report_command(args: argparse.Namespace) -> int:
         raise InputError("--previous works on a run folder; for a fleet, run 'stabmon compare' on the fleet folder")
     if args.bundle and is_fleet_folder(folder):
         raise InputError("--bundle works on a run folder; run it on a service's folder of the fleet")
+    scheduler = resolve_scheduler(args.scheduler)
+    if previous and scheduler is not None:
+        raise InputError("--previous reads earlier runs' folders on this machine: render without --scheduler "
+                         f"(or unset {SCHEDULER_ENV})")
     if args.bundle and args.only and "retrospective" not in args.only \
             and not (folder / store.REPORTS_DIR / "retrospective.md").exists():
         raise InputError("--bundle needs the retrospective: add --only retrospective")
     render_folder(folder, jobs=args.jobs, timeout=args.timeout, only=args.only, all_services=args.all,
-                  progress=not args.no_progress, previous_runs=previous or None)
+                  progress=not args.no_progress, previous_runs=previous or None, scheduler=scheduler)
     if args.bundle:
         from stabmon.report.bundle import write_bundle
 

@@ -46,7 +46,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 from stabmon.core import paths
 from stabmon import store
-from stabmon.store.fleet import merge_fleet
 from stabmon.core.errors import InputError, ReportError, StabmonError
 from stabmon.core.settings import Settings
 from stabmon.report import html_export
@@ -450,7 +449,7 @@ def kernel_pool(size: int, *, warm: bool = True) -> Any:
     return KernelPool(size, KERNEL_NAME)
 
 
-def _start_failure(job: NotebookJob, exc: BaseException) -> str:
+def start_failure(job: NotebookJob, exc: BaseException) -> str:
     return NotebookFailure(job.name, None, "", f"kernel did not start: {type(exc).__name__}: "
                            f"{_first_line(str(exc))}", None).summary()
 
@@ -481,7 +480,7 @@ def run_jobs(planned: Sequence[NotebookJob], reports_dir: Path, pool: Any, *, ti
                 except ReportError as exc:
                     failures.append(str(exc))
                 except Exception as exc:  # the kernel did not start
-                    failures.append(_start_failure(job, exc))
+                    failures.append(start_failure(job, exc))
                 else:
                     if step == "run":
                         pending[exporter.submit(write_exports, job, result, reports_dir)] = ("export", job)
@@ -585,67 +584,17 @@ def render_reports(
     if failures:
         count = f"{len(failures)} of {len(planned)} notebooks failed: " if len(failures) > 1 else ""
         raise ReportError(count + "; ".join(sorted(failures)))
-    index = reports_dir / "weekly_summary.html"
-    if not index.exists() or "weekly_summary" not in done:
-        index = next((p for p in files if p.suffix == ".html"), reports_dir)
-    return ReportResult(reports_dir=reports_dir, index=index, files=files,
+    return ReportResult(reports_dir=reports_dir, index=main_report(reports_dir, files), files=files,
                         notebooks=[job.name for job in planned], seconds=time.perf_counter() - started)
 
 
-# ---------------------------------------------------------------------------
-# a fleet folder
+def fleet_job(fleet_dir: Path) -> NotebookJob:
+    """The fleet notebook of the fleet folder ``fleet_dir`` (it reads ``fleet_summary.json`` there)."""
+    return NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
+                       parameters={"fleet_dir": str(fleet_dir)}, title="Fleet overview")
 
 
-def flagged_services(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Services that need a look: a rollback or inconclusive verdict, or no data."""
-    return [e for e in summary["services"]
-            if e["rollback_recommended"] or e.get("verdict") == "inconclusive" or e.get("no_data")]
-
-
-def render_fleet_reports(folder: str | Path, *, all_services: bool = False, jobs: int = 2,
-                         timeout: float = 600.0, progress: bool = False) -> dict[str, Any]:
-    """Render the fleet notebook into ``DIR/reports/`` and the notebooks of the flagged services.
-
-    Parameters
-    ----------
-    folder
-        A fleet folder (or a folder of shard folders: merged first when it
-        has no ``fleet_summary.json``).
-    all_services
-        Render every service's notebooks, not only those with a rollback
-        verdict or no data.
-
-    Returns
-    -------
-    dict
-        ``fleet`` (files of the fleet notebook) and ``services`` (service ->
-        :class:`stabmon.report.render.ReportResult`).
-
-    Raises
-    ------
-    ReportError
-        When a notebook fails (named with its cell).
-    """
-    folder = Path(folder).expanduser().resolve()
-    summary_path = folder / store.FLEET_SUMMARY_JSON
-    summary = store.read_json(summary_path) if summary_path.exists() else merge_fleet(folder)
-    reports_dir = folder / store.REPORTS_DIR
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    job = NotebookJob(name="fleet_overview", kind="fleet", template=paths.NOTEBOOKS_DIR / NOTEBOOK_FILES["fleet"],
-                      parameters={"fleet_dir": str(folder)}, title="Fleet overview")
-    chosen = [entry for entry in (summary["services"] if all_services else flagged_services(summary))
-              if store.iter_snapshot_files(folder / entry["folder"])]
-    rendered: dict[str, Any] = {"services": {}}
-    # One pool for the fleet notebook and every service's: kernels start once.
-    with kernel_pool(jobs if chosen else 1) as pool:
-        try:
-            rendered["fleet"] = pool.submit(lambda kernel: render_job(job, reports_dir, timeout=timeout,
-                                                                      kernel=kernel)).result()
-        except ReportError:
-            raise
-        except Exception as exc:  # the kernel did not start
-            raise ReportError(_start_failure(job, exc)) from None
-        for entry in chosen:
-            rendered["services"][entry["service"]] = render_reports(folder / entry["folder"], jobs=jobs,
-                                                                    timeout=timeout, progress=progress, pool=pool)
-    return rendered
+def main_report(reports_dir: Path, files: Sequence[Path]) -> Path:
+    """The report to open first among ``files``: the weekly HTML, else the first HTML, else the folder."""
+    weekly = reports_dir / "weekly_summary.html"
+    return weekly if weekly in files else next((p for p in files if p.suffix == ".html"), reports_dir)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from stabmon.core.errors import InputError, StabmonError
 from stabmon.store.work import (
@@ -91,8 +91,10 @@ def _import_distributed() -> Any:
 
 @contextlib.contextmanager
 def dask_client(address: str, *, workers: int | None = None,
-                connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterator["Client"]:
+                connect_timeout: float | None = None) -> Iterator["Client"]:
     """A distributed Client of the scheduler at ``address`` (``local``: of a new LocalCluster), closed on exit.
+
+    ``connect_timeout`` defaults to :data:`CONNECT_TIMEOUT_SECONDS`.
 
     Raises
     ------
@@ -111,7 +113,7 @@ def dask_client(address: str, *, workers: int | None = None,
                                                silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
-            client = distributed.Client(address, timeout=connect_timeout)
+            client = distributed.Client(address, timeout=connect_timeout or CONNECT_TIMEOUT_SECONDS)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
@@ -161,54 +163,77 @@ class DaskEngine:
         ClusterError
             The scheduler went away (the files already written stay whole).
         """
-        distributed = _import_distributed()
         results: list[TargetResult | None] = [None] * len(works)
-        pending = iter(enumerate(works))
+
+        def submit(i: int) -> Any:
+            work = works[i]
+            # The folder is read here, where it is; the worker gets what it holds.
+            return self.client.submit(make_target_files, read_target_contents(work), pure=False,
+                                      key=f"stabmon-service-{self.tasks}-{work.service}")
+
+        def collect(i: int, made: Any, error: BaseException | None) -> None:
+            if error is not None:
+                log.error("service %r failed on the cluster: %s: %s", works[i].service, type(error).__name__, error)
+                results[i] = TargetResult(failure=f"{type(error).__name__}: {error}")
+            else:
+                results[i] = write_target_files(works[i], made)
+
+        self.run(len(works), submit, collect)
+        return [r if r is not None else TargetResult(failure="not run") for r in results]
+
+    def run(self, count: int, submit: Callable[[int], Any], collect: Callable[[int, Any, BaseException | None], None]
+            ) -> None:
+        """Run tasks ``0 .. count-1`` with a bounded number in flight; hand each one's outcome to ``collect``.
+
+        ``submit(i)`` submits task ``i`` (``self.client.submit(...)``) and
+        returns its future; ``collect(i, result, None)`` gets a finished
+        task's result, ``collect(i, None, error)`` a failed task's exception
+        (that task's failure only), in the order they complete.
+
+        Raises
+        ------
+        ClusterError
+            The scheduler went away (what ``collect`` wrote stays whole).
+        """
+        distributed = _import_distributed()
+        pending = iter(range(count))
         index_of: dict[Any, int] = {}
         running = distributed.as_completed()
+
+        def submit_next() -> bool:
+            i = next(pending, None)
+            if i is None:
+                return False
+            if self.client.status != "running":
+                raise self._lost(None)
+            future = submit(i)
+            self.tasks += 1
+            index_of[future.key] = i
+            running.add(future)
+            return True
+
         try:
-            limit = self._in_flight()
-            for _ in range(limit):
-                if not self._submit(pending, index_of, running):
+            for _ in range(self._in_flight()):
+                if not submit_next():
                     break
             for future in running:
                 i = index_of.pop(future.key)
-                results[i] = self._collect(future, works[i])
+                if future.status == "finished":
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # noqa: BLE001 - the scheduler dropped the result under us
+                        raise self._lost(exc) from None
+                    collect(i, result, None)
+                elif future.status == "error":
+                    collect(i, None, future.exception())
+                else:
+                    raise self._lost(None)
                 future.release()
-                self._submit(pending, index_of, running)
+                submit_next()
         except ClusterError:
             raise
         except (OSError, TimeoutError, distributed.comm.CommClosedError) as exc:
             raise self._lost(exc) from None
-        return [r if r is not None else TargetResult(failure="not run") for r in results]
-
-    def _submit(self, pending: Iterator[tuple[int, TargetWork]], index_of: dict[Any, int], running: Any) -> bool:
-        item = next(pending, None)
-        if item is None:
-            return False
-        i, work = item
-        if self.client.status != "running":
-            raise self._lost(None)
-        # The folder is read here, where it is; the worker gets what it holds.
-        future = self.client.submit(make_target_files, read_target_contents(work), pure=False,
-                                    key=f"stabmon-service-{self.tasks}-{work.service}")
-        self.tasks += 1
-        index_of[future.key] = i
-        running.add(future)
-        return True
-
-    def _collect(self, future: Any, work: TargetWork) -> TargetResult:
-        if future.status == "finished":
-            try:
-                made = future.result()
-            except Exception as exc:  # noqa: BLE001 - the scheduler dropped the result under us
-                raise self._lost(exc) from None
-            return write_target_files(work, made)
-        if future.status == "error":
-            exc = future.exception()
-            log.error("service %r failed on the cluster: %s: %s", work.service, type(exc).__name__, exc)
-            return TargetResult(failure=f"{type(exc).__name__}: {exc}")
-        raise self._lost(None)
 
     def _lost(self, exc: BaseException | None) -> ClusterError:
         why = f": {exc}" if exc is not None and str(exc) else ""

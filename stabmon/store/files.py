@@ -20,7 +20,7 @@ import orjson
 
 from stabmon.core.errors import StoreError
 from stabmon.store import schemas
-from stabmon.store.layout import BASELINE_RAW_DIR, DAY_RAW_RE, TEMP_RE
+from stabmon.store.layout import BASELINE_RAW_DIR, DAY_RAW_RE, LOCK_FILE, TEMP_RE
 
 log = logging.getLogger(__name__)
 
@@ -325,3 +325,54 @@ def remove_stale_temp_files(out_dir: Path) -> list[Path]:
     return removed
 
 
+
+
+# --- a folder as bytes, for a worker with no shared filesystem (``--scheduler``) ---
+
+
+def _checked_relative(relative: str) -> str:
+    """``relative`` when it names a file inside a folder (``/``-separated, no ``..``), else :class:`StoreError`."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or "\\" in relative or any(p in ("", ".", "..") for p in parts):
+        raise StoreError(f"refused to unpack {relative!r}: not a path inside the folder")
+    return relative
+
+
+def pack_folder(folder: Path, *, skip: frozenset[str] = frozenset()) -> dict[str, bytes]:
+    """Every file under ``folder`` as bytes keyed by its ``/``-separated relative path.
+
+    Entries of ``folder`` named in ``skip`` (files or whole subfolders), its
+    run lock and temporary files of atomic writes are left out. Sorted by path.
+
+    Raises
+    ------
+    StoreError
+        When a file cannot be read.
+    """
+    folder = Path(folder)
+    packed: dict[str, bytes] = {}
+    try:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if relative.parts[0] in skip or relative.name == LOCK_FILE or TEMP_RE.match(relative.name) \
+                    or not path.is_file():
+                continue
+            packed[relative.as_posix()] = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {folder}: {exc.strerror or exc}") from exc
+    return packed
+
+
+def unpack_folder(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (as :func:`pack_folder` made them) under ``folder``, atomically each.
+
+    Raises
+    ------
+    StoreError
+        When a path reaches outside ``folder`` (absolute, ``..``, empty parts)
+        or a file cannot be written; nothing is written then.
+    """
+    for relative in files:
+        _checked_relative(relative)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    write_files_atomic(folder, files, fsync=False)

@@ -1,4 +1,4 @@
-"""A fleet run on a real Dask cluster: ``dask scheduler`` and ``dask worker`` processes on loopback.
+"""A fleet run and its reports on a real Dask cluster: ``dask scheduler`` and ``dask worker`` processes on loopback.
 
 The cluster's workers preload :mod:`support.dask_hooks`, so a test can make
 one service's task fail, or every task slow enough to kill a worker or the
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,8 @@ from support import servers
 from support.dask_hooks import HOOKS_ENV
 from support.servers import need_binary
 from support.synthetic_export import generate_fleet, write_fleet_openmetrics
+from stabmon.cli.main import main
+from stabmon.store import cluster as cluster_module
 from stabmon.store import FLEET_SUMMARY_JSON, TEMP_RE, WEEKLY_JSON, service_folder
 
 pytestmark = pytest.mark.server
@@ -260,3 +264,125 @@ def test_the_scheduler_stopped_mid_run_exits_1_and_the_rerun_completes(tmp_path,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert_no_temp_files(out)
     assert_same_run(out, local_run)
+
+
+# --------------------------------------------------------------------------- the reports through --scheduler
+
+#: The one thing of its own a render puts in its HTML: the random id papermill gives the injected cell. (Of a
+#: notebook, only its parameters and cells are compared: its metadata hold each cell's timings and the scratch
+#: file's random name.)
+_RUN_OWN = re.compile(r'id="cell-id=[0-9a-f]{8}"')
+#: The retrospective alone (Markdown, charts, the papermill line naming the run folder), of every service.
+RENDERED = ("--only", "retrospective", "--all", "--jobs", "1", "--no-progress")
+
+
+@pytest.fixture(scope="module")
+def demo_fleet(tmp_path_factory) -> Path:
+    from stabmon.demo.fleet import build_demo_fleet
+
+    folder = tmp_path_factory.mktemp("report-fleet") / "fleet"
+    build_demo_fleet(folder, services=3)
+    return folder
+
+
+def fleet_copy(demo_fleet: Path, to: Path) -> Path:
+    shutil.copytree(demo_fleet, to)
+    return to
+
+
+@pytest.fixture(scope="module")
+def local_reports(tmp_path_factory, demo_fleet) -> tuple[Path, str]:
+    """The reference: the fleet rendered here, with svc-02 poisoned; its folder and svc-02's error."""
+    folder = fleet_copy(demo_fleet, tmp_path_factory.mktemp("local-reports") / "fleet")
+    poison(folder / "svc-02")
+    done = run([STABMON, "report", "--input", str(folder), *RENDERED])
+    errors = done.stderr.strip().splitlines()
+    # Without a cluster too, a failing service fails alone: the others are rendered.
+    assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
+    assert errors[0].startswith("stabmon: error: service svc-02: notebook retrospective failed at cell ")
+    assert (folder / "svc-01" / "reports" / "retrospective.md").exists()
+    assert (folder / "svc-03" / "reports" / "retrospective.md").exists()
+    return folder, errors[0].removeprefix("stabmon: error: ").replace(str(folder), "FLEET")
+
+
+def poison(service_folder: Path) -> None:
+    """Tear the service's run.json by hand: its notebooks cannot load it."""
+    (service_folder / "run.json").write_text('{"window": ')
+
+
+def notebook_text(path: Path, folder: Path) -> list:
+    """A rendered notebook as what it shows and runs: each cell's source and outputs, its parameters."""
+    nb = json.loads(path.read_text().replace(str(folder), "FLEET"))
+    cells = [(cell["cell_type"], cell["source"], [{k: v for k, v in out.items() if k != "execution_count"}
+                                                  for out in cell.get("outputs", [])]) for cell in nb["cells"]]
+    return [nb["metadata"]["papermill"]["parameters"], *cells]
+
+
+def assert_same_reports(got: Path, want: Path, services: tuple[str, ...]) -> None:
+    """Each service's reports: the same files, Markdown and charts byte for byte, notebooks' cells and HTML
+    equal once the fleet folder's path and the render's own timings are put aside."""
+    for service in services:
+        mine, theirs = _files(got / service / "reports"), _files(want / service / "reports")
+        assert sorted(mine) == sorted(theirs), service
+        assert {"retrospective.ipynb", "retrospective.md", "retrospective.html"} <= set(theirs)
+        for name, path in theirs.items():
+            if name.endswith(".ipynb"):
+                assert notebook_text(mine[name], got) == notebook_text(path, want), (service, name)
+            elif name.endswith((".md", ".html")):
+                lines = [_RUN_OWN.sub("", line) for line in path.read_text().replace(str(want), "FLEET").splitlines()]
+                assert [_RUN_OWN.sub("", line) for line in
+                        mine[name].read_text().replace(str(got), "FLEET").splitlines()] == lines, (service, name)
+            else:
+                assert mine[name].read_bytes() == path.read_bytes(), (service, name)
+
+
+def test_reports_rendered_through_the_scheduler_equal_a_local_render(tmp_path, demo_fleet, local_reports, cluster):
+    folder = fleet_copy(demo_fleet, tmp_path / "fleet")
+    done = run([STABMON, "report", "--input", str(folder), *RENDERED], env={"STABMON_DASK_SCHEDULER": cluster.address})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == [
+        "fleet report", "  svc-03", "  svc-01", "  svc-02"]
+    local, _ = local_reports
+    assert_same_reports(folder, local, ("svc-01", "svc-03"))  # svc-02 is poisoned in the reference
+    retrospective = (folder / "svc-03" / "reports" / "retrospective.md").read_text()
+    assert f"-p run_dir {folder / 'svc-03'}" in retrospective  # the papermill line names the real folder
+    assert "stabmon-render" not in "".join(p.read_text() for p in folder.rglob("*.ipynb"))
+    fleet_notebook = Path("reports") / "fleet_overview.ipynb"  # rendered on the cluster too
+    assert notebook_text(folder / fleet_notebook, folder) == notebook_text(local / fleet_notebook, local)
+    assert (folder / "reports" / "fleet_overview.html").exists()
+    assert_no_temp_files(folder)
+
+
+def test_poisoned_services_fail_alone_each_named(tmp_path, demo_fleet, local_reports, cluster, hooks):
+    folder = fleet_copy(demo_fleet, tmp_path / "fleet")
+    poison(folder / "svc-02")
+    set_hooks(hooks, fail=["svc-01"])  # its task raises on the worker
+    try:
+        done = run([STABMON, "report", "--input", str(folder), "--scheduler", cluster.address, *RENDERED])
+    finally:
+        set_hooks(hooks)
+    assert done.returncode == 1
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1, done.stderr[-2000:]
+    first, second = errors[0].split("; service ")
+    assert first == "stabmon: error: service svc-01: RuntimeError: poisoned by the test: svc-01"
+    local, local_error = local_reports
+    # named as a local render names it: notebook, cell, error and the partial notebook kept in the real folder
+    assert "service " + second.replace(str(folder), "FLEET") == local_error
+    kept = folder / "svc-02" / "reports" / "retrospective.failed.ipynb"
+    assert f"partial notebook kept in {kept}" in second
+    assert notebook_text(kept, folder) == notebook_text(local / "svc-02" / "reports" / kept.name, local)
+    assert not (folder / "svc-01" / "reports" / "retrospective.ipynb").exists()
+    assert_same_reports(folder, local, ("svc-03",))
+    assert (folder / "reports" / "fleet_overview.html").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_1_and_renders_nothing(demo_fleet, capsys, monkeypatch):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    port = servers.free_port()  # nobody listens there
+    code = main(["report", "--input", str(demo_fleet), "--scheduler", f"127.0.0.1:{port}", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith(f"stabmon: error: cannot reach the Dask scheduler at "
+                                               f"tcp://127.0.0.1:{port}: "), err
+    assert [p for p in demo_fleet.rglob("*") if p.parent.name == "reports"] == []

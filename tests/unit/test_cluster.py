@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
 from stabmon.cli.main import main
-from stabmon.core.errors import InputError
-from stabmon.store import TEMP_RE, remove_stale_temp_files, write_files_atomic
+from stabmon.core.errors import InputError, ReportError, StoreError
+from stabmon.report.remote import as_named, local_copy, write_rendered
+from stabmon.store import TEMP_RE, pack_folder, remove_stale_temp_files, unpack_folder, write_files_atomic
 from stabmon.store.cluster import SCHEDULER_ENV, ClusterError, dask_client, resolve_scheduler
 
 
@@ -99,3 +102,60 @@ def test_a_folder_left_half_written_by_a_kill_is_invisible_and_cleaned_up(tmp_pa
     assert not (tmp_path / "day_03_raw").exists()
     assert remove_stale_temp_files(tmp_path) == [staging]
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- a folder shipped as bytes
+
+
+def test_a_folder_packs_every_file_but_the_skipped_ones_the_lock_and_temp_files(tmp_path):
+    (tmp_path / "day_01_raw").mkdir()
+    (tmp_path / "day_01_raw" / "snapshot_a.json").write_bytes(b"{}\n")
+    (tmp_path / "day_01_raw" / ".snapshot_b.json.0a1b2c3d.tmp").write_bytes(b"{")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "weekly_summary.html").write_bytes(b"<html>")
+    (tmp_path / "run.json").write_bytes(b'{"run": 1}')
+    (tmp_path / ".stabmon.lock").write_bytes(b"")
+    assert pack_folder(tmp_path, skip=frozenset({"reports"})) == {
+        "day_01_raw/snapshot_a.json": b"{}\n", "run.json": b'{"run": 1}'}
+    assert set(pack_folder(tmp_path)) == {"day_01_raw/snapshot_a.json", "reports/weekly_summary.html", "run.json"}
+
+
+def test_unpacking_what_was_packed_gives_the_same_files_elsewhere(tmp_path):
+    files = {"day_01_raw/snapshot_a.json": b"\x00\xffbinary", "day_02_raw/snapshot_b.json": b"2",
+             "reports/retrospective_files/chart.png": b"\x89PNG", "run.json": b"{}"}
+    unpack_folder(tmp_path / "copy" / "srv" / "alpha", files)
+    assert pack_folder(tmp_path / "copy" / "srv" / "alpha") == files
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../outside", "day_01_raw/../../x", "", "a//b", "./run.json",
+                                 "a\\b"])
+def test_a_path_reaching_outside_the_folder_is_refused_and_nothing_is_written(tmp_path, bad):
+    with pytest.raises(StoreError, match="refused to unpack"):
+        unpack_folder(tmp_path / "copy", {"run.json": b"{}", bad: b"x"})
+    assert not (tmp_path / "copy").exists()
+    assert list(tmp_path.parent.glob("outside")) == [] and list(tmp_path.glob("x")) == []
+
+
+def test_the_worker_copy_sits_at_the_real_path_below_its_root_and_removing_the_root_names_the_real_folder():
+    root = "/tmp/stabmon-render-k2j4"
+    copy = local_copy(Path(root), "/srv/fleets/week 1/alpha")
+    assert str(copy) == "/tmp/stabmon-render-k2j4/srv/fleets/week 1/alpha"
+    # the papermill line quotes the whole path: the quotes stay around the real one
+    line = f"papermill retrospective.ipynb out.ipynb -p run_dir {shlex.quote(str(copy))}".encode()
+    assert as_named(line, root) == b"papermill retrospective.ipynb out.ipynb -p run_dir '/srv/fleets/week 1/alpha'"
+    with pytest.raises(ReportError, match="not an absolute path"):
+        local_copy(Path(root), "fleet/alpha")
+
+
+def test_a_workers_files_replace_stale_charts_and_an_earlier_failure(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "retrospective_files").mkdir(parents=True)
+    (reports / "retrospective_files" / "retrospective_9_0.png").write_bytes(b"old chart")
+    (reports / "retrospective.failed.ipynb").write_bytes(b"{}")
+    (reports / "weekly_summary.failed.ipynb").write_bytes(b"{}")
+    written = write_rendered(reports, {"retrospective.ipynb": b"{}", "retrospective.md": b"# R\n",
+                                       "retrospective_files/retrospective_3_0.png": b"new chart"})
+    assert sorted(str(p.relative_to(reports)) for p in reports.rglob("*") if p.is_file()) == [
+        "retrospective.ipynb", "retrospective.md", "retrospective_files/retrospective_3_0.png",
+        "weekly_summary.failed.ipynb"]  # the weekly notebook was not rendered again: its failure stays
+    assert len(written) == 3
