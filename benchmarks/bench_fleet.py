@@ -182,6 +182,35 @@ def run_fleet(url: str, services: list[str], out: Path, jobs: int | None, schedu
             "worker_mb": max((watch.peak[p] for p in workers), default=0.0), "processes": len(watch.peak)}
 
 
+def queries_alone(url: str, services: list[str]) -> dict[str, float]:
+    """The floor of a fleet run: its range queries (baseline day and week, each batch), answers only downloaded.
+
+    The same expressions, batches and steps as ``stabmon monitor --services``
+    makes them, sent one after the other through the proxy; nothing parsed,
+    nothing written. The run's wall time over this one is what the run costs
+    beyond its queries.
+    """
+    import requests
+
+    from stabmon.collect.queries import SNAPSHOT_QUERIES, build_catalogue
+    from stabmon.collect.targets import batch_services
+
+    catalogue = build_catalogue(fleet=True)
+    start = int(DEFAULT_START.timestamp())
+    spans = [(start - 86400, start - 1800), (start, start + 7 * 86400 - 1800)]  # the baseline day, the week
+    answered = 0
+    started = time.perf_counter()
+    with requests.Session() as session:
+        for batch in batch_services(services):
+            for first, last in spans:
+                for name in SNAPSHOT_QUERIES:
+                    response = session.get(f"{url}/api/v1/query_range", params={
+                        "query": catalogue.expression(name, batch), "start": first, "end": last, "step": 1800})
+                    response.raise_for_status()
+                    answered += len(response.content)
+    return {"wall": time.perf_counter() - started, "mb": answered / 2**20}
+
+
 def print_row(size: int, engine: str, r: dict[str, float]) -> None:
     print(f"{size:6d}  {engine:<24s} {r['requests']:5d} {r['wall']:8.1f} {r['cpu']:8.1f} {r['client_mb']:9.0f} "
           f"{r['worker_mb']:11.0f} {r['processes']:5d}", flush=True)
@@ -242,6 +271,10 @@ def main() -> int:
                 print(HEADER, flush=True)
                 for size in sizes:
                     names = list(services)[:size]
+                    floor = queries_alone(proxy.url, names)
+                    print(f"{size:6d}  {'range queries alone':<24s} {'':>5s} {floor['wall']:8.1f}   "
+                          f"({floor['mb']:.0f} MB of answers)", flush=True)
+                    rows[size, "queries"] = floor
                     for engine, scheduler in ((local_engine, None), (dask_engine, "local")):
                         if size == 20 and scheduler:
                             continue
@@ -272,6 +305,9 @@ def main() -> int:
         if local and dask:
             print(f"{size} services, LocalCluster / local: wall x{dask['wall'] / local['wall']:.2f}, "
                   f"CPU x{dask['cpu'] / local['cpu']:.2f}, requests {dask['requests']} vs {local['requests']}")
+        floor = rows.get((size, "queries"))
+        if local and floor:
+            print(f"{size} services, local run / its range queries alone: wall x{local['wall'] / floor['wall']:.2f}")
     for size in cluster_sizes:
         r = rows[size, cluster_engine]
         base = max((s for s in sizes if (s, local_engine) in rows), default=None)
