@@ -18,6 +18,13 @@ Every drawn element is named in its legend, except what is labelled where it
 is drawn (gid :data:`IN_PLACE`: day boundaries, grade bands). Value and
 duration labels go through :func:`place_label`, which puts each where it
 overlaps no other label, marker, bar or legend once the layout is known.
+
+Layout: a figure made here is laid out by :class:`FitLayout`, which measures
+each axes' decorations (tick labels, axis labels, titles, a legend outside
+the axes, a colorbar) once at draw time and sizes the axes so all of it fits
+on the figure, in inches. Constrained layout measured every axes twice and
+:meth:`~matplotlib.figure.Figure.savefig` then drew the figure twice, which
+was most of a report's time; :func:`figure_png` lays out once and draws once.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import math
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -36,10 +44,12 @@ from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import LayoutEngine
 from matplotlib.lines import Line2D
+from matplotlib.markers import TICKDOWN
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Annotation
-from matplotlib.ticker import FixedFormatter, FixedLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import Bbox
 
 from stabmon.core.budget import window_length
@@ -85,9 +95,27 @@ IN_PLACE = "labelled-in-place"
 def figure_png(figure: Figure, dpi: float = 80.0) -> bytes:
     """The figure as PNG bytes (what a notebook shows)."""
     buffer = io.BytesIO()
-    # No bbox_inches="tight": the figures use constrained layout, so it would
-    # only redraw every chart a second time.
-    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    engine = figure.get_layout_engine()
+    if not isinstance(engine, FitLayout):
+        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        return buffer.getvalue()
+    # savefig draws a figure that has a layout engine twice (once to lay it
+    # out, once to render it): lay it out here at the PNG's dpi, then render
+    # it once with the engine set aside.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # loaded with the inline backend anyway
+
+    canvas = FigureCanvasAgg(figure)
+    original = figure.dpi
+    figure.dpi = dpi
+    try:
+        engine.fit(figure, canvas.get_renderer())
+    finally:
+        figure.dpi = original
+    figure.set_layout_engine("none")
+    try:
+        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    finally:
+        figure.set_layout_engine(engine)
     return buffer.getvalue()
 
 
@@ -113,11 +141,121 @@ def show_in_notebook(dpi: float = 80.0) -> None:
 # helpers
 
 
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure laid out by :class:`FitLayout`."""
+    return Figure(figsize=figsize, layout=FitLayout())
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    figure = Figure(figsize=figsize, layout="constrained")
+    figure = new_figure(figsize)
     return figure, figure.add_subplot()
+
+
+# ---------------------------------------------------------------------------
+# layout
+
+#: Space (inches) kept between the figure's edge and what is drawn, and between panels.
+_EDGE = 0.06
+_GAP = 0.1
+
+
+class FitLayout(LayoutEngine):
+    """Size the axes of a grid of subplots so that every decoration fits on the figure.
+
+    Each axes is measured once (its tight box around tick labels, axis
+    labels, titles, texts, outside legend and colorbar, less its frame: the
+    space it needs on each side, in inches); each row of the grid then gets
+    the largest top and bottom, each column the largest left and right, and
+    the frames share what remains of the figure by the grid's ratios. A
+    suptitle gets a band of its own at the top; a left-aligned title wider
+    than its axes widens the right margin of its column. Unlike constrained
+    layout (two measuring passes, then a draw for the layout and one for the
+    image), it is one measure and one draw (:func:`figure_png`).
+
+    The space an axes needs does not depend on its size, but for things
+    placed in axes fractions; they are measured where the axes is before the
+    fit, and the figure is laid out again at each draw.
+    """
+
+    _adjust_compatible = False
+    _colorbar_gridspec = False
+
+    def set(self, **kwargs: Any) -> None:  # pragma: no cover - no parameters
+        if kwargs:
+            raise TypeError(f"FitLayout takes no parameters, got {sorted(kwargs)}")
+
+    def execute(self, fig: Any) -> None:
+        get_renderer = getattr(fig.canvas, "get_renderer", None)
+        self.fit(fig, get_renderer() if get_renderer is not None else fig._get_renderer())
+
+    @staticmethod
+    def fit(figure: Figure, renderer: Any) -> None:
+        """Place the axes of ``figure`` (measured with ``renderer``, at the figure's dpi)."""
+        _fit(figure, renderer)
+
+
+def _fit(figure: Figure, renderer: Any) -> None:
+    placed = [(ax, ax.get_subplotspec()) for ax in figure.axes if ax.get_visible()]
+    placed = [(ax, spec) for ax, spec in placed if spec is not None]
+    if not placed:
+        return
+    grid = placed[0][1].get_gridspec()
+    placed = [(ax, spec) for ax, spec in placed if spec.get_gridspec() is grid]
+    rows, cols = grid.get_geometry()
+    dpi = figure.dpi
+    width, height = figure.get_size_inches()
+    left, right = [0.0] * cols, [0.0] * cols
+    top, bottom = [0.0] * rows, [0.0] * rows
+    title_widths: list[tuple[int, int, float]] = []  # first column, last column, inches
+    for ax, spec in placed:
+        frame = ax.get_window_extent(renderer)
+        tight = ax.get_tightbbox(renderer, for_layout_only=True)
+        if tight is None:
+            continue
+        first_row, last_row = spec.rowspan.start, spec.rowspan.stop - 1
+        first_col, last_col = spec.colspan.start, spec.colspan.stop - 1
+        left[first_col] = max(left[first_col], (frame.x0 - tight.x0) / dpi)
+        right[last_col] = max(right[last_col], (tight.x1 - frame.x1) / dpi)
+        top[first_row] = max(top[first_row], (tight.y1 - frame.y1) / dpi)
+        bottom[last_row] = max(bottom[last_row], (frame.y0 - tight.y0) / dpi)
+        title = ax._left_title
+        if title.get_visible() and title.get_text():
+            title_widths.append((first_col, last_col, title.get_window_extent(renderer).width / dpi))
+    band = _EDGE
+    suptitle = figure._suptitle
+    if suptitle is not None and suptitle.get_visible() and suptitle.get_text():
+        box = suptitle.get_window_extent(renderer)
+        band = height - box.y0 / dpi + _GAP
+    ratios_w = np.asarray(grid.get_width_ratios() or [1.0] * cols, dtype=float)
+    ratios_h = np.asarray(grid.get_height_ratios() or [1.0] * rows, dtype=float)
+
+    def spans(total: float, before: list[float], after: list[float], ratios: np.ndarray,
+              start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        free = total - start - end - sum(before) - sum(after) - _GAP * (len(ratios) - 1)
+        sizes = np.maximum(free, 0.2 * len(ratios)) * ratios / ratios.sum()
+        lows, position = [], start
+        for size, pad_before, pad_after in zip(sizes, before, after):
+            position += pad_before
+            lows.append(position)
+            position += size + pad_after + _GAP
+        return np.asarray(lows), sizes
+
+    # A left-aligned title runs right of its axes' left edge: the columns it spans must hold it.
+    for first_col, last_col, needed in title_widths:
+        xs, ws = spans(width, left, right, ratios_w, _EDGE, _EDGE)
+        room = width - _EDGE - xs[first_col]
+        if needed > room:
+            right[last_col] += needed - room
+    xs, ws = spans(width, left, right, ratios_w, _EDGE, _EDGE)
+    ys, hs = spans(height, top, bottom, ratios_h, band, _EDGE)  # from the top down
+    for ax, spec in placed:
+        first_row, last_row = spec.rowspan.start, spec.rowspan.stop - 1
+        first_col, last_col = spec.colspan.start, spec.colspan.stop - 1
+        x0, x1 = xs[first_col], xs[last_col] + ws[last_col]
+        y_top, y_bottom = ys[first_row], ys[last_row] + hs[last_row]
+        ax.set_position(Bbox.from_extents(x0 / width, 1.0 - y_bottom / height, x1 / width, 1.0 - y_top / height))
 
 
 def safe_text(text: Any) -> str:
@@ -215,7 +353,40 @@ def _time_axis(ax: Axes, start: Any, end: Any) -> None:
     # The labels written once (the times are naive UTC): a DateFormatter
     # converts and formats every tick again at each layout pass.
     ax.xaxis.set_major_formatter(FixedFormatter(list(major.strftime(fmt))))
-    ax.xaxis.set_minor_locator(FixedLocator(mdates.date2num(minor.to_pydatetime())))
+    _minor_ticks(ax, mdates.date2num(minor.to_pydatetime()))
+
+
+class _MinorTicks(Artist):
+    """The minor tick marks of a time axis, drawn as one set of markers.
+
+    A matplotlib ``Tick`` per minor mark (two lines and two texts each, made
+    and measured at every layout and draw) cost more than the rest of a
+    day chart's axis; these marks have no label and no grid line.
+    """
+
+    def __init__(self, positions: np.ndarray) -> None:
+        super().__init__()
+        self.set_in_layout(False)  # inside the major ticks' band
+        self.set_zorder(2.5)  # with the axis
+        self._marks = Line2D(positions, np.zeros(len(positions)), linestyle="none", marker=TICKDOWN,
+                             markersize=matplotlib.rcParams["xtick.minor.size"],
+                             markeredgewidth=matplotlib.rcParams["xtick.minor.width"],
+                             color=matplotlib.rcParams["xtick.color"])
+
+    def draw(self, renderer: Any) -> None:
+        ax = self.axes
+        if ax is None or not self.get_visible() or not ax.xaxis.get_visible():
+            return
+        self._marks.set_transform(ax.get_xaxis_transform())  # x in data, y in axes units: on the bottom spine
+        self._marks.draw(renderer)
+
+
+def _minor_ticks(ax: Axes, positions: np.ndarray) -> None:
+    ax.xaxis.set_minor_locator(NullLocator())  # shared by the panels of a stack
+    for artist in [a for a in ax.artists if isinstance(a, _MinorTicks)]:
+        artist.remove()
+    if len(positions):
+        ax.add_artist(_MinorTicks(np.asarray(positions, dtype=float)))
 
 
 # A bar on a timeline is at least this share of the axis wide, so a
@@ -939,7 +1110,7 @@ def plot_week_signals(
     Four panels sharing the time axis: availability, error rate, latency,
     CPU and memory. This is the week-level view of the daily charts.
     """
-    figure = figure or Figure(figsize=(11.0, 11.0), layout="constrained")
+    figure = figure or new_figure((11.0, 11.0))
     axes = figure.subplots(4, 1, sharex=True)
     plot_availability(snapshots, axes[0], slo_percent=availability_slo_percent, daily=daily, anomalies=anomalies,
                       title="Availability")
@@ -989,7 +1160,8 @@ def plot_drift_heatmap(
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_yticklabels([f"day {d}" for d in matrix.index])
     ax.tick_params(length=0)
-    colorbar = figure.colorbar(image, ax=ax, extend="max", pad=0.02)
+    # In the axes' own coordinates, so it follows the axes wherever the layout puts it.
+    colorbar = figure.colorbar(image, cax=ax.inset_axes((1.02, 0.0, 0.025, 1.0)), extend="max")
     colorbar.set_label(f"drift (%), capped at {cap:g}")
     _title(ax, title or f"Average drift from baseline, day x metric (bold: over {threshold_percent:g} %)")
     return figure
@@ -1248,7 +1420,7 @@ def plot_anomaly_timelines(
         m for m in named if m not in METRIC_FIELDS and m in snapshots.columns)
     if not metrics:
         return not_available(None, "The anomalies name no metric of the snapshots", title="Anomalies")
-    figure = figure or Figure(figsize=(11.0, 1.0 + 2.4 * len(metrics)), layout="constrained")
+    figure = figure or new_figure((11.0, 1.0 + 2.4 * len(metrics)))
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
     for ax, metric in zip(axes, metrics):
         of_metric = anomalies[anomalies["metric"] == metric]
