@@ -48,7 +48,7 @@ from matplotlib.layout_engine import LayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import Bbox
 
@@ -196,6 +196,90 @@ class FitLayout(LayoutEngine):
         _fit(figure, renderer)
 
 
+def _decorated_box(ax: Axes, frame: Bbox, renderer: Any, probe: Text) -> Bbox:
+    """The box (pixels) of ``ax`` and all it draws outside its frame, as far as the layout is concerned.
+
+    Like ``ax.get_tightbbox(renderer, for_layout_only=True)`` (titles and
+    axis labels count by their height only), without making, placing and
+    measuring a ``Tick`` for each tick label, which the draw does again: the
+    labels are the locator's and formatter's strings, measured with ``probe``
+    where the tick places them. An axis drawn in a way this does not model
+    (labels rotated, on the top or right, an offset text) is measured by
+    matplotlib.
+    """
+    boxes = [frame]
+    if ax.axison:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_visible():
+                boxes += _axis_boxes(axis, frame, renderer, probe)
+    for title in (ax.title, ax._left_title, ax._right_title):
+        if title.get_visible() and title.get_text():
+            box = title.get_window_extent(renderer)
+            boxes.append(Bbox.from_extents(box.x0, box.y0, box.x0 + 1.0, box.y1))  # its width: see _fit
+    for text in ax.texts:
+        if text.get_visible() and text.get_in_layout() and text.get_text():
+            boxes.append(text.get_window_extent(renderer))
+    legend = ax.get_legend()
+    # A legend placed by a ``loc`` alone is inside the axes; one anchored elsewhere is measured.
+    if legend is not None and legend.get_visible() and legend.get_bbox_to_anchor().bounds != ax.bbox.bounds:
+        boxes.append(legend.get_window_extent(renderer))
+    for child in ax.child_axes:  # a colorbar
+        if child.get_visible():
+            box = child.get_tightbbox(renderer)
+            if box is not None:
+                boxes.append(box)
+    return Bbox.union(boxes)
+
+
+def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox]:
+    """Boxes (pixels) of the bottom x or left y axis' tick labels and axis label (see :func:`_decorated_box`)."""
+    is_x = axis.axis_name == "x"
+    tick = axis.majorTicks[0]  # made once: the draw uses it
+    label = tick.label1
+    locs = np.asarray(axis.get_majorticklocs(), dtype=float)
+    texts = axis.major.formatter.format_ticks(locs) if len(locs) else []
+    if (tick.label2.get_visible() or label.get_rotation() != 0 or axis.major.formatter.get_offset()
+            or axis.get_label_position() != ("bottom" if is_x else "left")
+            or len(axis.get_minorticklocs())):
+        box = axis.get_tightbbox(renderer, for_layout_only=True)
+        return [box] if box is not None else []
+    boxes = []
+    scale = renderer.points_to_pixels(1.0)
+    pad = (tick.get_pad() + tick.get_tick_padding()) * scale
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-10 * (high - low)
+    keep = [(loc, text) for loc, text in zip(locs, texts) if low - slack <= loc <= high + slack and text]
+    edge = frame.y0 if is_x else frame.x0
+    if label.get_visible() and keep:
+        probe.update_from(label)
+        probe.set_rotation(0)
+        transform = axis.axes.get_xaxis_transform() if is_x else axis.axes.get_yaxis_transform()
+        for loc, text in keep:
+            probe.set_text(text)
+            extent = probe.get_window_extent(renderer)
+            w, h = extent.width, extent.height
+            if is_x:
+                x = transform.transform((loc, 0.0))[0]
+                boxes.append(Bbox.from_extents(x - w / 2, edge - pad - h, x + w / 2, edge - pad))
+            else:
+                y = transform.transform((0.0, loc))[1]
+                boxes.append(Bbox.from_extents(edge - pad - w, y - h / 2, edge - pad, y + h / 2))
+        edge = min(b.y0 for b in boxes) if is_x else min(b.x0 for b in boxes)
+    else:
+        edge -= pad
+    title = axis.label
+    if title.get_visible() and title.get_text():
+        extent = title.get_window_extent(renderer)
+        gap = axis.labelpad * scale
+        if is_x:
+            middle = (frame.x0 + frame.x1) / 2
+            boxes.append(Bbox.from_extents(middle, edge - gap - extent.height, middle + 1.0, edge - gap))
+        else:
+            middle = (frame.y0 + frame.y1) / 2
+            boxes.append(Bbox.from_extents(edge - gap - extent.width, middle, edge - gap, middle + 1.0))
+    return boxes
+
+
 def _fit(figure: Figure, renderer: Any) -> None:
     placed = [(ax, ax.get_subplotspec()) for ax in figure.axes if ax.get_visible()]
     placed = [(ax, spec) for ax, spec in placed if spec is not None]
@@ -209,11 +293,10 @@ def _fit(figure: Figure, renderer: Any) -> None:
     left, right = [0.0] * cols, [0.0] * cols
     top, bottom = [0.0] * rows, [0.0] * rows
     title_widths: list[tuple[int, int, float]] = []  # first column, last column, inches
+    probe = Text(figure=figure)
     for ax, spec in placed:
         frame = ax.get_window_extent(renderer)
-        tight = ax.get_tightbbox(renderer, for_layout_only=True)
-        if tight is None:
-            continue
+        tight = _decorated_box(ax, frame, renderer, probe)
         first_row, last_row = spec.rowspan.start, spec.rowspan.stop - 1
         first_col, last_col = spec.colspan.start, spec.colspan.stop - 1
         left[first_col] = max(left[first_col], (frame.x0 - tight.x0) / dpi)
