@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import math
+import weakref
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -232,7 +233,13 @@ def _decorated_box(ax: Axes, frame: Bbox, renderer: Any, probe: Text) -> Bbox:
 
 
 def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox]:
-    """Boxes (pixels) of the bottom x or left y axis' tick labels and axis label (see :func:`_decorated_box`)."""
+    """Boxes (pixels) of the bottom x or left y axis' tick labels and axis label (see :func:`_decorated_box`).
+
+    Also records in ``_LABEL_AT`` where the axis label goes (pixels from the
+    frame's edge), for :func:`_fit` to place it there: left to matplotlib,
+    every draw makes and measures the tick labels of the axis (and of every
+    axis sharing it) once more to place its label.
+    """
     is_x = axis.axis_name == "x"
     tick = axis.majorTicks[0]  # made once: the draw uses it
     label = tick.label1
@@ -242,6 +249,9 @@ def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox
             or axis.get_label_position() != ("bottom" if is_x else "left")
             or len(axis.get_minorticklocs())):
         box = axis.get_tightbbox(renderer, for_layout_only=True)
+        _LABEL_AT.pop(axis, None)
+        if not is_x and axis.major.formatter.get_offset():
+            axis.axes._autotitlepos = None  # the offset text sits over the axes: matplotlib lifts the title over it
         return [box] if box is not None else []
     boxes = []
     scale = renderer.points_to_pixels(1.0)
@@ -268,9 +278,10 @@ def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox
     else:
         edge -= pad
     title = axis.label
+    gap = axis.labelpad * scale
+    _LABEL_AT[axis] = (frame.y0 - edge + gap) if is_x else (frame.x0 - edge + gap)
     if title.get_visible() and title.get_text():
         extent = title.get_window_extent(renderer)
-        gap = axis.labelpad * scale
         if is_x:
             middle = (frame.x0 + frame.x1) / 2
             boxes.append(Bbox.from_extents(middle, edge - gap - extent.height, middle + 1.0, edge - gap))
@@ -278,6 +289,24 @@ def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox
             middle = (frame.y0 + frame.y1) / 2
             boxes.append(Bbox.from_extents(edge - gap - extent.width, middle, edge - gap, middle + 1.0))
     return boxes
+
+
+#: Axis -> pixels between its frame's edge and its label, as :func:`_axis_boxes` measured them.
+_LABEL_AT: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
+
+def _place_labels(ax: Axes, renderer: Any) -> None:
+    """Put the axis labels of ``ax`` where :func:`_axis_boxes` measured, in axes units of its new frame."""
+    frame = ax.get_window_extent(renderer)
+    for axis in (ax.xaxis, ax.yaxis):
+        offset = _LABEL_AT.get(axis)
+        if offset is None or not frame.width or not frame.height:
+            axis._autolabelpos = True  # measured by matplotlib: placed by it too
+            continue
+        if axis.axis_name == "x":
+            axis.set_label_coords(0.5, -offset / frame.height)
+        else:
+            axis.set_label_coords(-offset / frame.width, 0.5)
 
 
 def _fit(figure: Figure, renderer: Any) -> None:
@@ -339,6 +368,7 @@ def _fit(figure: Figure, renderer: Any) -> None:
         x0, x1 = xs[first_col], xs[last_col] + ws[last_col]
         y_top, y_bottom = ys[first_row], ys[last_row] + hs[last_row]
         ax.set_position(Bbox.from_extents(x0 / width, 1.0 - y_bottom / height, x1 / width, 1.0 - y_top / height))
+        _place_labels(ax, renderer)
 
 
 def safe_text(text: Any) -> str:
@@ -699,7 +729,7 @@ def not_available(ax: Axes | None, message: str, *, title: str | None = None) ->
     ax.text(0.5, 0.5, safe_text(message), ha="center", va="center", fontsize=11, color="#555555",
             transform=ax.transAxes)
     if title:
-        ax.set_title(safe_text(title), loc="left", fontweight="bold")
+        ax.set_title(safe_text(title), loc="left", fontweight="bold", y=1.0)
     return figure
 
 
@@ -818,7 +848,10 @@ def _pad(daily: pd.DataFrame | None) -> float:
 
 
 def _title(ax: Axes, title: str, pad: float = 6.0) -> None:
-    ax.set_title(safe_text(title), loc="left", fontweight="bold", fontsize=11, pad=pad)
+    # y given: the title stays ``pad`` points over the axes. Left to matplotlib, every draw
+    # measures the whole y axis again to see if the title must move (it never must here:
+    # nothing is drawn over these axes but the day labels, which the pad clears).
+    ax.set_title(safe_text(title), loc="left", fontweight="bold", fontsize=11, pad=pad, y=1.0)
 
 
 # ---------------------------------------------------------------------------
@@ -1205,7 +1238,7 @@ def plot_week_signals(
     plot_resources(snapshots, axes[3], daily=daily, label_days=False, anomalies=anomalies, title="CPU and memory")
     for ax in axes[:-1]:
         ax.set_xlabel("")
-    axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
+    _title(axes[0], "Availability", pad=14)
     figure.suptitle("The golden signals over the window (shaded days are degraded, red bands breach the SLO)",
                     x=0.01, ha="left", fontweight="bold")
     return figure
