@@ -101,3 +101,12 @@ def _metric_names(value: Any) -> tuple[str, ...]:
 
 
 DEFAULT_SETTINGS = Settings()
+
+#: Thresholds a report notebook takes as parameters (a subset of :class:`Settings`).
+NOTEBOOK_THRESHOLDS: tuple[str, ...] = (
+    "availability_slo_percent",
+    "latency_slo_p99_ms",
+    "error_rate_degraded_percent",
+    "degradation_compliance_percent",
+    "drift_threshold_percent",
+)

@@ -18,15 +18,24 @@ Every drawn element is named in its legend, except what is labelled where it
 is drawn (gid :data:`IN_PLACE`: day boundaries, grade bands). Value and
 duration labels go through :func:`place_label`, which puts each where it
 overlaps no other label, marker, bar or legend once the layout is known.
+
+Layout: a figure made here is laid out by :class:`FitLayout`, which measures
+each axes' decorations (tick labels, axis labels, titles, a legend outside
+the axes, a colorbar) once at draw time and sizes the axes so all of it fits
+on the figure, in inches. Constrained layout measured every axes twice and
+:meth:`~matplotlib.figure.Figure.savefig` then drew the figure twice, which
+was most of a report's time; :func:`figure_png` lays out once and draws once.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import weakref
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -36,10 +45,12 @@ from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import LayoutEngine
 from matplotlib.lines import Line2D
+from matplotlib.markers import TICKDOWN
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.text import Annotation
-from matplotlib.ticker import FixedFormatter, FixedLocator
+from matplotlib.text import Annotation, Text
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 from matplotlib.transforms import Bbox
 
 from stabmon.core.budget import window_length
@@ -85,9 +96,27 @@ IN_PLACE = "labelled-in-place"
 def figure_png(figure: Figure, dpi: float = 80.0) -> bytes:
     """The figure as PNG bytes (what a notebook shows)."""
     buffer = io.BytesIO()
-    # No bbox_inches="tight": the figures use constrained layout, so it would
-    # only redraw every chart a second time.
-    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    engine = figure.get_layout_engine()
+    if not isinstance(engine, FitLayout):
+        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        return buffer.getvalue()
+    # savefig draws a figure that has a layout engine twice (once to lay it
+    # out, once to render it): lay it out here at the PNG's dpi, then render
+    # it once with the engine set aside.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # loaded with the inline backend anyway
+
+    canvas = FigureCanvasAgg(figure)
+    original = figure.dpi
+    figure.dpi = dpi
+    try:
+        engine.fit(figure, canvas.get_renderer())
+    finally:
+        figure.dpi = original
+    figure.set_layout_engine("none")
+    try:
+        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    finally:
+        figure.set_layout_engine(engine)
     return buffer.getvalue()
 
 
@@ -113,11 +142,233 @@ def show_in_notebook(dpi: float = 80.0) -> None:
 # helpers
 
 
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure laid out by :class:`FitLayout`."""
+    return Figure(figsize=figsize, layout=FitLayout())
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    figure = Figure(figsize=figsize, layout="constrained")
+    figure = new_figure(figsize)
     return figure, figure.add_subplot()
+
+
+# ---------------------------------------------------------------------------
+# layout
+
+#: Space (inches) kept between the figure's edge and what is drawn, and between panels.
+_EDGE = 0.06
+_GAP = 0.1
+
+
+class FitLayout(LayoutEngine):
+    """Size the axes of a grid of subplots so that every decoration fits on the figure.
+
+    Each axes is measured once (its tight box around tick labels, axis
+    labels, titles, texts, outside legend and colorbar, less its frame: the
+    space it needs on each side, in inches); each row of the grid then gets
+    the largest top and bottom, each column the largest left and right, and
+    the frames share what remains of the figure by the grid's ratios. A
+    suptitle gets a band of its own at the top; a left-aligned title wider
+    than its axes widens the right margin of its column. Unlike constrained
+    layout (two measuring passes, then a draw for the layout and one for the
+    image), it is one measure and one draw (:func:`figure_png`).
+
+    The space an axes needs does not depend on its size, but for things
+    placed in axes fractions; they are measured where the axes is before the
+    fit, and the figure is laid out again at each draw.
+    """
+
+    _adjust_compatible = False
+    _colorbar_gridspec = False
+
+    def set(self, **kwargs: Any) -> None:  # pragma: no cover - no parameters
+        if kwargs:
+            raise TypeError(f"FitLayout takes no parameters, got {sorted(kwargs)}")
+
+    def execute(self, fig: Any) -> None:
+        get_renderer = getattr(fig.canvas, "get_renderer", None)
+        self.fit(fig, get_renderer() if get_renderer is not None else fig._get_renderer())
+
+    @staticmethod
+    def fit(figure: Figure, renderer: Any) -> None:
+        """Place the axes of ``figure`` (measured with ``renderer``, at the figure's dpi)."""
+        _fit(figure, renderer)
+
+
+def _decorated_box(ax: Axes, frame: Bbox, renderer: Any, probe: Text) -> Bbox:
+    """The box (pixels) of ``ax`` and all it draws outside its frame, as far as the layout is concerned.
+
+    Like ``ax.get_tightbbox(renderer, for_layout_only=True)`` (titles and
+    axis labels count by their height only), without making, placing and
+    measuring a ``Tick`` for each tick label, which the draw does again: the
+    labels are the locator's and formatter's strings, measured with ``probe``
+    where the tick places them. An axis drawn in a way this does not model
+    (labels rotated, on the top or right, an offset text) is measured by
+    matplotlib.
+    """
+    boxes = [frame]
+    if ax.axison:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_visible():
+                boxes += _axis_boxes(axis, frame, renderer, probe)
+    for title in (ax.title, ax._left_title, ax._right_title):
+        if title.get_visible() and title.get_text():
+            box = title.get_window_extent(renderer)
+            boxes.append(Bbox.from_extents(box.x0, box.y0, box.x0 + 1.0, box.y1))  # its width: see _fit
+    for text in ax.texts:
+        if text.get_visible() and text.get_in_layout() and text.get_text():
+            boxes.append(text.get_window_extent(renderer))
+    legend = ax.get_legend()
+    # A legend placed by a ``loc`` alone is inside the axes; one anchored elsewhere is measured.
+    if legend is not None and legend.get_visible() and legend.get_bbox_to_anchor().bounds != ax.bbox.bounds:
+        boxes.append(legend.get_window_extent(renderer))
+    for child in ax.child_axes:  # a colorbar
+        if child.get_visible():
+            box = child.get_tightbbox(renderer)
+            if box is not None:
+                boxes.append(box)
+    return Bbox.union(boxes)
+
+
+def _axis_boxes(axis: Any, frame: Bbox, renderer: Any, probe: Text) -> list[Bbox]:
+    """Boxes (pixels) of the bottom x or left y axis' tick labels and axis label (see :func:`_decorated_box`).
+
+    Also records in ``_LABEL_AT`` where the axis label goes (pixels from the
+    frame's edge), for :func:`_fit` to place it there: left to matplotlib,
+    every draw makes and measures the tick labels of the axis (and of every
+    axis sharing it) once more to place its label.
+    """
+    is_x = axis.axis_name == "x"
+    tick = axis.majorTicks[0]  # made once: the draw uses it
+    label = tick.label1
+    locs = np.asarray(axis.get_majorticklocs(), dtype=float)
+    texts = axis.major.formatter.format_ticks(locs) if len(locs) else []
+    if (tick.label2.get_visible() or label.get_rotation() != 0 or axis.major.formatter.get_offset()
+            or axis.get_label_position() != ("bottom" if is_x else "left")
+            or len(axis.get_minorticklocs())):
+        box = axis.get_tightbbox(renderer, for_layout_only=True)
+        _LABEL_AT.pop(axis, None)
+        if not is_x and axis.major.formatter.get_offset():
+            axis.axes._autotitlepos = None  # the offset text sits over the axes: matplotlib lifts the title over it
+        return [box] if box is not None else []
+    boxes = []
+    scale = renderer.points_to_pixels(1.0)
+    pad = (tick.get_pad() + tick.get_tick_padding()) * scale
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-10 * (high - low)
+    keep = [(loc, text) for loc, text in zip(locs, texts) if low - slack <= loc <= high + slack and text]
+    edge = frame.y0 if is_x else frame.x0
+    if label.get_visible() and keep:
+        probe.update_from(label)
+        probe.set_rotation(0)
+        transform = axis.axes.get_xaxis_transform() if is_x else axis.axes.get_yaxis_transform()
+        for loc, text in keep:
+            probe.set_text(text)
+            extent = probe.get_window_extent(renderer)
+            w, h = extent.width, extent.height
+            if is_x:
+                x = transform.transform((loc, 0.0))[0]
+                boxes.append(Bbox.from_extents(x - w / 2, edge - pad - h, x + w / 2, edge - pad))
+            else:
+                y = transform.transform((0.0, loc))[1]
+                boxes.append(Bbox.from_extents(edge - pad - w, y - h / 2, edge - pad, y + h / 2))
+        edge = min(b.y0 for b in boxes) if is_x else min(b.x0 for b in boxes)
+    else:
+        edge -= pad
+    title = axis.label
+    gap = axis.labelpad * scale
+    _LABEL_AT[axis] = (frame.y0 - edge + gap) if is_x else (frame.x0 - edge + gap)
+    if title.get_visible() and title.get_text():
+        extent = title.get_window_extent(renderer)
+        if is_x:
+            middle = (frame.x0 + frame.x1) / 2
+            boxes.append(Bbox.from_extents(middle, edge - gap - extent.height, middle + 1.0, edge - gap))
+        else:
+            middle = (frame.y0 + frame.y1) / 2
+            boxes.append(Bbox.from_extents(edge - gap - extent.width, middle, edge - gap, middle + 1.0))
+    return boxes
+
+
+#: Axis -> pixels between its frame's edge and its label, as :func:`_axis_boxes` measured them.
+_LABEL_AT: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
+
+def _place_labels(ax: Axes, renderer: Any) -> None:
+    """Put the axis labels of ``ax`` where :func:`_axis_boxes` measured, in axes units of its new frame."""
+    frame = ax.get_window_extent(renderer)
+    for axis in (ax.xaxis, ax.yaxis):
+        offset = _LABEL_AT.get(axis)
+        if offset is None or not frame.width or not frame.height:
+            axis._autolabelpos = True  # measured by matplotlib: placed by it too
+            continue
+        if axis.axis_name == "x":
+            axis.set_label_coords(0.5, -offset / frame.height)
+        else:
+            axis.set_label_coords(-offset / frame.width, 0.5)
+
+
+def _fit(figure: Figure, renderer: Any) -> None:
+    placed = [(ax, ax.get_subplotspec()) for ax in figure.axes if ax.get_visible()]
+    placed = [(ax, spec) for ax, spec in placed if spec is not None]
+    if not placed:
+        return
+    grid = placed[0][1].get_gridspec()
+    placed = [(ax, spec) for ax, spec in placed if spec.get_gridspec() is grid]
+    rows, cols = grid.get_geometry()
+    dpi = figure.dpi
+    width, height = figure.get_size_inches()
+    left, right = [0.0] * cols, [0.0] * cols
+    top, bottom = [0.0] * rows, [0.0] * rows
+    title_widths: list[tuple[int, int, float]] = []  # first column, last column, inches
+    probe = Text(figure=figure)
+    for ax, spec in placed:
+        frame = ax.get_window_extent(renderer)
+        tight = _decorated_box(ax, frame, renderer, probe)
+        first_row, last_row = spec.rowspan.start, spec.rowspan.stop - 1
+        first_col, last_col = spec.colspan.start, spec.colspan.stop - 1
+        left[first_col] = max(left[first_col], (frame.x0 - tight.x0) / dpi)
+        right[last_col] = max(right[last_col], (tight.x1 - frame.x1) / dpi)
+        top[first_row] = max(top[first_row], (tight.y1 - frame.y1) / dpi)
+        bottom[last_row] = max(bottom[last_row], (frame.y0 - tight.y0) / dpi)
+        title = ax._left_title
+        if title.get_visible() and title.get_text():
+            title_widths.append((first_col, last_col, title.get_window_extent(renderer).width / dpi))
+    band = _EDGE
+    suptitle = figure._suptitle
+    if suptitle is not None and suptitle.get_visible() and suptitle.get_text():
+        box = suptitle.get_window_extent(renderer)
+        band = height - box.y0 / dpi + _GAP
+    ratios_w = np.asarray(grid.get_width_ratios() or [1.0] * cols, dtype=float)
+    ratios_h = np.asarray(grid.get_height_ratios() or [1.0] * rows, dtype=float)
+
+    def spans(total: float, before: list[float], after: list[float], ratios: np.ndarray,
+              start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+        free = total - start - end - sum(before) - sum(after) - _GAP * (len(ratios) - 1)
+        sizes = np.maximum(free, 0.2 * len(ratios)) * ratios / ratios.sum()
+        lows, position = [], start
+        for size, pad_before, pad_after in zip(sizes, before, after):
+            position += pad_before
+            lows.append(position)
+            position += size + pad_after + _GAP
+        return np.asarray(lows), sizes
+
+    # A left-aligned title runs right of its axes' left edge: the columns it spans must hold it.
+    for first_col, last_col, needed in title_widths:
+        xs, ws = spans(width, left, right, ratios_w, _EDGE, _EDGE)
+        room = width - _EDGE - xs[first_col]
+        if needed > room:
+            right[last_col] += needed - room
+    xs, ws = spans(width, left, right, ratios_w, _EDGE, _EDGE)
+    ys, hs = spans(height, top, bottom, ratios_h, band, _EDGE)  # from the top down
+    for ax, spec in placed:
+        first_row, last_row = spec.rowspan.start, spec.rowspan.stop - 1
+        first_col, last_col = spec.colspan.start, spec.colspan.stop - 1
+        x0, x1 = xs[first_col], xs[last_col] + ws[last_col]
+        y_top, y_bottom = ys[first_row], ys[last_row] + hs[last_row]
+        ax.set_position(Bbox.from_extents(x0 / width, 1.0 - y_bottom / height, x1 / width, 1.0 - y_top / height))
+        _place_labels(ax, renderer)
 
 
 def safe_text(text: Any) -> str:
@@ -215,7 +466,40 @@ def _time_axis(ax: Axes, start: Any, end: Any) -> None:
     # The labels written once (the times are naive UTC): a DateFormatter
     # converts and formats every tick again at each layout pass.
     ax.xaxis.set_major_formatter(FixedFormatter(list(major.strftime(fmt))))
-    ax.xaxis.set_minor_locator(FixedLocator(mdates.date2num(minor.to_pydatetime())))
+    _minor_ticks(ax, mdates.date2num(minor.to_pydatetime()))
+
+
+class _MinorTicks(Artist):
+    """The minor tick marks of a time axis, drawn as one set of markers.
+
+    A matplotlib ``Tick`` per minor mark (two lines and two texts each, made
+    and measured at every layout and draw) cost more than the rest of a
+    day chart's axis; these marks have no label and no grid line.
+    """
+
+    def __init__(self, positions: np.ndarray) -> None:
+        super().__init__()
+        self.set_in_layout(False)  # inside the major ticks' band
+        self.set_zorder(2.5)  # with the axis
+        self._marks = Line2D(positions, np.zeros(len(positions)), linestyle="none", marker=TICKDOWN,
+                             markersize=matplotlib.rcParams["xtick.minor.size"],
+                             markeredgewidth=matplotlib.rcParams["xtick.minor.width"],
+                             color=matplotlib.rcParams["xtick.color"])
+
+    def draw(self, renderer: Any) -> None:
+        ax = self.axes
+        if ax is None or not self.get_visible() or not ax.xaxis.get_visible():
+            return
+        self._marks.set_transform(ax.get_xaxis_transform())  # x in data, y in axes units: on the bottom spine
+        self._marks.draw(renderer)
+
+
+def _minor_ticks(ax: Axes, positions: np.ndarray) -> None:
+    ax.xaxis.set_minor_locator(NullLocator())  # shared by the panels of a stack
+    for artist in [a for a in ax.artists if isinstance(a, _MinorTicks)]:
+        artist.remove()
+    if len(positions):
+        ax.add_artist(_MinorTicks(np.asarray(positions, dtype=float)))
 
 
 # A bar on a timeline is at least this share of the axis wide, so a
@@ -445,7 +729,7 @@ def not_available(ax: Axes | None, message: str, *, title: str | None = None) ->
     ax.text(0.5, 0.5, safe_text(message), ha="center", va="center", fontsize=11, color="#555555",
             transform=ax.transAxes)
     if title:
-        ax.set_title(safe_text(title), loc="left", fontweight="bold")
+        ax.set_title(safe_text(title), loc="left", fontweight="bold", y=1.0)
     return figure
 
 
@@ -564,7 +848,10 @@ def _pad(daily: pd.DataFrame | None) -> float:
 
 
 def _title(ax: Axes, title: str, pad: float = 6.0) -> None:
-    ax.set_title(safe_text(title), loc="left", fontweight="bold", fontsize=11, pad=pad)
+    # y given: the title stays ``pad`` points over the axes. Left to matplotlib, every draw
+    # measures the whole y axis again to see if the title must move (it never must here:
+    # nothing is drawn over these axes but the day labels, which the pad clears).
+    ax.set_title(safe_text(title), loc="left", fontweight="bold", fontsize=11, pad=pad, y=1.0)
 
 
 # ---------------------------------------------------------------------------
@@ -939,7 +1226,7 @@ def plot_week_signals(
     Four panels sharing the time axis: availability, error rate, latency,
     CPU and memory. This is the week-level view of the daily charts.
     """
-    figure = figure or Figure(figsize=(11.0, 11.0), layout="constrained")
+    figure = figure or new_figure((11.0, 11.0))
     axes = figure.subplots(4, 1, sharex=True)
     plot_availability(snapshots, axes[0], slo_percent=availability_slo_percent, daily=daily, anomalies=anomalies,
                       title="Availability")
@@ -951,7 +1238,7 @@ def plot_week_signals(
     plot_resources(snapshots, axes[3], daily=daily, label_days=False, anomalies=anomalies, title="CPU and memory")
     for ax in axes[:-1]:
         ax.set_xlabel("")
-    axes[0].set_title("Availability", loc="left", fontweight="bold", fontsize=11, pad=14)
+    _title(axes[0], "Availability", pad=14)
     figure.suptitle("The golden signals over the window (shaded days are degraded, red bands breach the SLO)",
                     x=0.01, ha="left", fontweight="bold")
     return figure
@@ -989,7 +1276,8 @@ def plot_drift_heatmap(
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_yticklabels([f"day {d}" for d in matrix.index])
     ax.tick_params(length=0)
-    colorbar = figure.colorbar(image, ax=ax, extend="max", pad=0.02)
+    # In the axes' own coordinates, so it follows the axes wherever the layout puts it.
+    colorbar = figure.colorbar(image, cax=ax.inset_axes((1.02, 0.0, 0.025, 1.0)), extend="max")
     colorbar.set_label(f"drift (%), capped at {cap:g}")
     _title(ax, title or f"Average drift from baseline, day x metric (bold: over {threshold_percent:g} %)")
     return figure
@@ -1248,7 +1536,7 @@ def plot_anomaly_timelines(
         m for m in named if m not in METRIC_FIELDS and m in snapshots.columns)
     if not metrics:
         return not_available(None, "The anomalies name no metric of the snapshots", title="Anomalies")
-    figure = figure or Figure(figsize=(11.0, 1.0 + 2.4 * len(metrics)), layout="constrained")
+    figure = figure or new_figure((11.0, 1.0 + 2.4 * len(metrics)))
     axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
     for ax, metric in zip(axes, metrics):
         of_metric = anomalies[anomalies["metric"] == metric]

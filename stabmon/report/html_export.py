@@ -72,7 +72,9 @@ def html_exporter(log: logging.Logger | None = None) -> Any:
         config=config, template_name="lab", template_file=OFFLINE_TEMPLATE_NAME,
         extra_loaders=[DictLoader({OFFLINE_TEMPLATE_NAME: OFFLINE_TEMPLATE})],
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        exclude_anchor_links=True, embed_images=True, **options,
+        exclude_anchor_links=True, embed_images=True,
+        # The notebook is validated once, after all the preprocessors, not after each of them (a dozen).
+        optimistic_validation=True, **options,
     )
 
 

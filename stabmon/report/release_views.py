@@ -104,7 +104,7 @@ def release_band_figure(run: RunData, previous_runs: Sequence[str],
     if found is None:
         return paragraph("No earlier release to chart against.", tone="note")
     document, current, previous = found
-    figure = Figure(figsize=(11.0, 2.8 * ((len(metrics) + 1) // 2)), layout="constrained")
+    figure = charts.new_figure((11.0, 2.8 * ((len(metrics) + 1) // 2)))
     axes = figure.subplots((len(metrics) + 1) // 2, 2, squeeze=False).ravel()
     for ax, metric in zip(axes, metrics):
         charts.plot_release_band(band_frame(document, current, previous, metric), metric, ax=ax)

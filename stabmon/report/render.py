@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Sequence
 from stabmon.core import paths
 from stabmon import store
 from stabmon.core.errors import InputError, ReportError, StabmonError
-from stabmon.core.settings import Settings
+from stabmon.core.settings import NOTEBOOK_THRESHOLDS, Settings
 from stabmon.report import html_export
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,6 @@ def run_thresholds(run_dir: Path) -> dict[str, float]:
             settings = Settings.from_mapping({k: v for k, v in stored.items() if k in known})
         except InputError as exc:
             log.warning("%s: %s; using the default thresholds", weekly_path, exc)
-    from stabmon.report.rundata import NOTEBOOK_THRESHOLDS  # pandas: only when rendering, not for `stabmon --help`
-
     values = settings.to_dict()
     return {name: float(values[name]) for name in NOTEBOOK_THRESHOLDS}
 
@@ -346,7 +344,7 @@ def _markdown_exporter() -> Any:
         "text/markdown", "image/png", "image/jpeg", "image/svg+xml", "text/html", "text/latex", "text/plain",
     ]}})
     return MarkdownExporter(config=config, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, log=_EXPORT_LOG)
+                            exclude_output_prompt=True, log=_EXPORT_LOG, optimistic_validation=True)
 
 
 def export_markdown(nb: Any, files_dir_name: str) -> tuple[str, dict[str, bytes]]:

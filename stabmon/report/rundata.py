@@ -37,20 +37,11 @@ from stabmon.core.errors import InputError, StoreError
 from stabmon.core.anomaly import episodes_from_events
 from stabmon.core.impact import Breach, UserImpact, slo_breaches, user_impact
 from stabmon.core.model import DRIFT_METRICS, METRIC_FIELDS, SEVERITIES, Snapshot, Window, format_time, parse_time
-from stabmon.core.settings import Settings
+from stabmon.core.settings import NOTEBOOK_THRESHOLDS, Settings
 from stabmon.core.weekly import weekly_summary
 from stabmon.store.rebuild import infer_window, preflight_findings, rebuild_summaries
 
 log = logging.getLogger(__name__)
-
-#: Thresholds a notebook takes as parameters (a subset of :class:`Settings`).
-NOTEBOOK_THRESHOLDS: tuple[str, ...] = (
-    "availability_slo_percent",
-    "latency_slo_p99_ms",
-    "error_rate_degraded_percent",
-    "degradation_compliance_percent",
-    "drift_threshold_percent",
-)
 
 #: Unit of each metric, for axis labels and tables.
 METRIC_UNITS: dict[str, str] = {

@@ -40,8 +40,10 @@ def run(pool: KernelPool, tmp_path: Path, name: str, *cells: str, timeout: float
 
 
 def printed(nb: nbformat.NotebookNode) -> list[str]:
-    return [line for cell in nb.cells for output in cell.get("outputs", []) if output.get("name") == "stdout"
-            for line in output["text"].splitlines()]
+    # A cell's stdout may arrive in several stream outputs ("rows", " 336\n" under load): joined per cell.
+    return [line for cell in nb.cells
+            for line in "".join(output["text"] for output in cell.get("outputs", [])
+                                if output.get("name") == "stdout").splitlines()]
 
 
 def pid_of(nb: nbformat.NotebookNode) -> int:

@@ -464,7 +464,10 @@ def assert_legend_complete(figure: Figure) -> None:
 
 
 def time_axes(figure: Figure) -> list:
-    return [ax for ax in chart_axes(figure) if isinstance(ax.xaxis.get_major_formatter(), mdates.DateFormatter)]
+    """The axes whose x axis is time (labelled "time (UTC), <date>" or "date (UTC)"; inner panels share theirs)."""
+    shared = [ax for ax in chart_axes(figure) if "(UTC)" in ax.get_xlabel()]
+    return [ax for ax in chart_axes(figure) if ax in shared or any(ax.sharex is not None and
+                                                                   ax.get_shared_x_axes().joined(ax, s) for s in shared)]
 
 
 @pytest.fixture(scope="module")
@@ -637,3 +640,109 @@ def test_date_ticks_never_repeat_a_date(hours):
     labels = list(major.strftime(fmt))
     assert fmt == "%a %d %b" and len(labels) == len(set(labels)) >= 1
     assert all(tick == tick.normalize() for tick in major)
+
+
+# ---------------------------------------------------------------------------
+# the layout: every decoration on the figure, at the notebook's dpi and at the figure's
+
+
+def all_charts(run) -> dict:
+    """Every chart kind a report draws: the week's, day 3's and 5's, the fleet's and the releases'."""
+    found = {f"week: {name}": make for name, make in week_charts(run).items()}
+    for day_number in (3, 5):
+        found.update({f"day {day_number}: {name}": make for name, make in day_charts(run, day_number).items()})
+    summary = {"services": [fleet_entry("svc-bad", 41.0, rollback=True), fleet_entry("svc-silent", None),
+                            fleet_entry("checkout-service-with-a-long-name", 97.5)]}
+    band = pd.DataFrame({"day_number": [1, 2, 3], "current": [250.0, 900.0, 240.0], "low": [230.0, 235.0, 228.0],
+                         "high": [260.0, 262.0, 255.0], "previous": [245.0, 248.0, 241.0],
+                         "status": ["same", "worse", "same"]})
+
+    def release_grid():
+        # Two columns of panels, as release_views.release_band_figure draws them.
+        figure = charts.new_figure((11.0, 5.6))
+        for ax, metric in zip(figure.subplots(2, 2).ravel(), ["p99_latency_ms", "error_rate", "cpu_percent"]):
+            charts.plot_release_band(band, metric, ax=ax)
+        figure.axes[-1].set_axis_off()
+        return figure
+
+    found.update({
+        "fleet: score ranking": lambda: charts.plot_score_ranking(summary),
+        "fleet: degradation heatmap": lambda: charts.plot_degradation_heatmap(
+            pd.DataFrame({"day 1": [1.0, 0.0], "day 2": [float("nan"), 0.0]}, index=["svc-a", "svc-b"])),
+        "releases: grid": release_grid,
+        "not available": lambda: charts.not_available(None, "Anomalies not available (no anomalies.jsonl)",
+                                                      title="Anomalies"),
+    })
+    return found
+
+
+def decorations(figure: Figure, renderer) -> list[tuple[str, Bbox]]:
+    """What each axes draws (frame, tick and axis labels, titles at full width, texts, legend, colorbar), and the suptitle."""
+    boxes = [(ax.get_title(loc="left") or ax.get_ylabel() or "axes", ax.get_tightbbox(renderer))
+             for ax in figure.axes if ax.get_visible()]
+    if figure._suptitle is not None:
+        boxes.append(("suptitle", figure._suptitle.get_window_extent(renderer)))
+    return [(name, box) for name, box in boxes if box is not None]
+
+
+def assert_on_the_figure(figure: Figure, renderer) -> None:
+    page = figure.bbox
+    for name, box in decorations(figure, renderer):
+        assert page.x0 - 0.5 <= box.x0 and box.x1 <= page.x1 + 0.5, (name, box.bounds, page.bounds)
+        assert page.y0 - 0.5 <= box.y0 and box.y1 <= page.y1 + 0.5, (name, box.bounds, page.bounds)
+
+
+def frames_apart(figure: Figure, renderer) -> None:
+    """No two panels' decorated boxes overlap (a stack's titles clear the panel above)."""
+    panels = [(ax.get_title(loc="left"), ax.get_tightbbox(renderer, for_layout_only=True))
+              for ax in chart_axes(figure)]
+    for (a, box_a), (b, box_b) in combinations(panels, 2):
+        overlap = Bbox.intersection(box_a, box_b)
+        assert overlap is None or overlap.width < 1 or overlap.height < 1, (a, b)
+
+
+@pytest.mark.parametrize("name", ["week: week signals", "week: drift heatmap", "week: incident timeline",
+                                  "week: stability score", "week: burn-down", "week: anomaly timelines",
+                                  "day 3: availability", "day 5: alert episodes", "day 3: drift",
+                                  "fleet: score ranking", "fleet: degradation heatmap", "releases: grid",
+                                  "not available"])
+def test_every_text_and_legend_lies_on_the_figure(demo, name):
+    # Titles at their full width, tick and axis labels, outside legends, the colorbar and its label,
+    # value labels and the suptitle: measured from what was drawn, once as the test's canvas draws
+    # the figure (its dpi) and once as a notebook shows it (figure_png, 80 dpi).
+    figure = all_charts(demo)[name]()
+    renderer = draw(figure)
+    assert_on_the_figure(figure, renderer)
+    frames_apart(figure, renderer)
+    png = charts.figure_png(figure, dpi=80)
+    assert png.startswith(b"\x89PNG")
+    figure.dpi = 80  # the state of the PNG's draw, measured at its dpi (no draw: that would lay it out again)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    assert_on_the_figure(figure, renderer)
+    frames_apart(figure, renderer)
+
+
+def test_the_layout_makes_room_for_what_sits_outside_the_axes(demo):
+    # An outside legend and a long y tick label: the axes shrink so both fit, and the frame
+    # keeps most of the figure (no slack of constrained layout's fixed fractions to fall back on).
+    figure = charts.plot_incident_timeline(demo.snapshots, demo.episodes, demo.daily, anomalies=demo.anomalies)
+    renderer = draw(figure)
+    ax = figure.axes[0]
+    frame, legend = ax.get_window_extent(renderer), ax.get_legend().get_window_extent(renderer)
+    labels = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+    assert legend.x0 >= frame.x1 and legend.x1 <= figure.bbox.x1
+    assert min(b.x0 for b in labels) >= 0 and max(b.x1 for b in labels) <= frame.x0
+    # What is left between them and the figure's edges is the layout's small pad, not a margin.
+    edge = charts._EDGE * figure.dpi
+    assert min(b.x0 for b in labels) <= edge + 2 and figure.bbox.x1 - legend.x1 <= edge + 2
+
+
+def test_minor_ticks_of_a_time_axis_are_drawn_between_the_major_ones():
+    snapshots = frame_of(DAY)
+    figure = charts.plot_availability(snapshots)
+    ax = figure.axes[0]
+    major, minor, _ = charts.time_ticks(*charts._frame_span(snapshots))
+    (marks,) = [a for a in ax.artists if isinstance(a, charts._MinorTicks)]
+    assert list(marks._marks.get_xdata()) == pytest.approx(list(mdates.date2num(minor.to_pydatetime())))
+    assert len(minor) and not set(minor) & set(major)
+    assert ax.xaxis.get_minorticklocs().size == 0  # no Tick object per minor mark
