@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from functools import lru_cache
-from typing import Any
-
-# jsonschema imports rfc3987_syntax when it is installed (jupyter pulls it in),
-# and that module compiles a grammar for ~2.7 s at import. Our schemas check no
-# IRI formats, so keep it out; jsonschema treats it as absent.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-import jsonschema  # noqa: E402
+from typing import TYPE_CHECKING, Any
 
 from stabmon.core import paths
 from stabmon.core.errors import StabmonError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jsonschema
 
 #: Schema names and their files in ``stabmon/schemas/``.
 SCHEMA_FILES = {
@@ -43,9 +39,21 @@ def load(name: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
+def _jsonschema() -> Any:
+    """jsonschema, imported when a document is first refused by the fast path (0.2 s of every report kernel's
+    start-up otherwise: the notebooks read run folders without validating them)."""
+    # jsonschema imports rfc3987_syntax when it is installed (jupyter pulls it in),
+    # and that module compiles a grammar for ~2.7 s at import. Our schemas check no
+    # IRI formats, so keep it out; jsonschema treats it as absent.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    import jsonschema
+
+    return jsonschema
+
+
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = load(name)
-    cls = jsonschema.validators.validator_for(schema)
+    cls = _jsonschema().validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
@@ -82,7 +90,7 @@ def validate(document: Any, name: str) -> None:
             return
         except Exception:  # rejected or not checkable: jsonschema decides
             pass
-    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(document))
+    error = _jsonschema().exceptions.best_match(_validator(name).iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise SchemaError(f"{name} schema: {where}: {error.message}")
