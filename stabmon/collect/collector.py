@@ -19,9 +19,8 @@ ranges) and its pieces merged into the same answer.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from stabmon.collect.limits import Expression, fetch_instant, fetch_range
 from stabmon.collect.prom import PrometheusClient, QueryTimeoutError, Series, UnreachableError
@@ -54,44 +53,6 @@ def contiguous(days: Sequence[int]) -> list[list[int]]:
         else:
             runs.append([d])
     return runs
-
-
-class _Ahead(threading.Thread):
-    """One call running in a thread of its own; :meth:`get` waits for its result (or raises its error)."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        # A daemon: a run interrupted while a query is on its way exits without waiting for the answer.
-        super().__init__(name="stabmon-query", daemon=True)
-        self.call = call
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self.result = self.call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by get()
-            self.error = exc
-
-    def get(self) -> Any:
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def _one_ahead(calls: Sequence[Callable[[], Any]]) -> Iterator[Any]:
-    """The results of ``calls`` in order, the next call already running while the caller uses one.
-
-    A range answer of a fleet takes the server seconds to evaluate and this
-    process as long to read: with the next query under way, the server works
-    while the answer before it is read (two cores busy instead of one).
-    """
-    running = _Ahead(calls[0]) if calls else None
-    for index in range(len(calls)):
-        current = running
-        running = _Ahead(calls[index + 1]) if index + 1 < len(calls) else None
-        yield current.get()
 
 
 class Collector:
@@ -242,11 +203,10 @@ class Collector:
         values: dict[str, dict[int, Values]] = {t: {k: {} for k in wanted} for t in targets}
         alerts: dict[str, dict[int, list[Alert] | None]] = {t: {k: [] for k in wanted} for t in targets}
         reasons: dict[str, str] = {}
-        asked = [(name, self.catalogue.expression(name, targets)) for name in SNAPSHOT_QUERIES]
-        calls = [lambda name=name, expr=expr: self._ask(
-            name, expr, lambda: self._range(name, targets, start, end, self.interval_seconds), strict=strict)
-            for name, expr in asked]
-        for (name, expr), series in zip(asked, _one_ahead(calls)):
+        for name in SNAPSHOT_QUERIES:
+            expr = self.catalogue.expression(name, targets)
+            series = self._ask(name, expr, lambda: self._range(name, targets, start, end, self.interval_seconds),
+                               strict=strict)
             if on_query is not None:
                 on_query()
             if isinstance(series, str):
