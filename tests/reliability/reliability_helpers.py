@@ -64,6 +64,19 @@ def monitor_args(url: str, baseline: Path, out: Path, start: datetime, duration_
             "--interval", f"{interval_minutes:g}", "--output", str(out)]
 
 
+def _default_stop_signals() -> None:
+    """In the child before exec: Ctrl-C and SIGTERM unblocked and at their defaults.
+
+    An ignored or blocked signal is inherited through exec, and Python installs
+    its KeyboardInterrupt handler only when SIGINT is at its default: a child of
+    a test process whose earlier tests left SIGINT ignored or blocked would
+    never see the Ctrl-C these tests send (a fresh-clone CI run waited 60 s).
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class Running:
     """A ``stabmon`` subprocess in its own process group, stderr to a file.
 
@@ -75,6 +88,7 @@ class Running:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen([STABMON, *args], stdout=self._log, stderr=subprocess.STDOUT,
+                                        preexec_fn=_default_stop_signals,
                                         stdin=subprocess.DEVNULL, env=clean_env(env), start_new_session=True)
 
     @property
@@ -127,15 +141,24 @@ def check_folder(out_dir: Path, window: Window | None = None, *, temp_files: lis
     Every ``.json`` file parses (no NaN) and validates against its schema,
     every ``anomalies.jsonl`` line too; each snapshot time is stored once, in
     the day folder of that time, under the name of that time. No ``*.tmp``
-    file may be left, unless ``temp_files`` is a list: right after a SIGKILL
-    a hidden temporary file of an interrupted write may remain (the next run
-    removes it); those are appended to the list instead.
+    file or folder may be left, unless ``temp_files`` is a list: right after a
+    SIGKILL a hidden temporary file (or a new folder being written) of an
+    interrupted write may remain (the next run removes it); those are
+    appended to the list instead.
     """
     out_dir = Path(out_dir)
     by_time: dict[datetime, Path] = {}
     for path in sorted(out_dir.rglob("*")):
         rel = path.relative_to(out_dir)
         if path.is_dir() or rel.parts[0] == "reports" or path.name == ".stabmon.lock":
+            continue
+        staging = next((part for part in rel.parts[:-1] if store.TEMP_RE.match(part)), None)
+        if staging is not None:
+            # A new folder is written whole as .NAME.XXXXXXXX.tmp/ and renamed once: a kill before the
+            # rename leaves it (the next run removes it); what it holds was never in the run folder.
+            assert temp_files is not None, f"temporary folder left behind: {rel}"
+            if staging not in temp_files:
+                temp_files.append(staging)
             continue
         if path.name.endswith(".tmp"):
             assert temp_files is not None and store.TEMP_RE.match(path.name), f"temporary file left behind: {rel}"
