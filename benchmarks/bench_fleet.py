@@ -316,11 +316,13 @@ def main() -> int:
             print(f"{size} services on the cluster ({args.cluster_backend}): x{size / base:.0f} the services in "
                   f"x{r['wall'] / b['wall']:.1f} the wall time of {base} locally ({args.backend}), "
                   f"{r['requests']} requests, {r['wall'] / size * 1000:.0f} ms a service")
-    ok = rows[20, local_engine]["requests"] <= 60
+    print("target 20 svc <= 60 requests:", "met" if rows[20, local_engine]["requests"] <= 60 else "NOT met")
     big = rows.get((1000, local_engine))
     if big:
-        ok = ok and big["requests"] <= 300 and big["wall"] <= 60 and big["rss_mb"] <= 2048
-    print("targets (20 svc <= 60 req; 1000 svc locally <= 300 req, <= 60 s, <= 2 GB):", "met" if ok else "NOT met")
+        ok = big["requests"] <= 300 and big["wall"] <= 60 and big["rss_mb"] <= 2048
+        print("target 1000 svc locally <= 300 requests, <= 60 s, <= 2 GB:", "met" if ok else "NOT met")
+    else:
+        print("target 1000 svc locally: not measured in this run (--sizes has no 1000)")
     return 0
 
 

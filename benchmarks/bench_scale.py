@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: Lines of the two scripts' output that carry the figures (the rest is progress).
-FIGURE_LINES = ("svc ", "loaded ", "20 ", "1000 ", "10000 ", "targets", "ratio", "papermill,", "stabmon report,",
+FIGURE_LINES = ("svc ", "loaded ", "20 ", "1000 ", "10000 ", "target", "ratio", "papermill,", "stabmon report,",
                 "best of")
 
 
