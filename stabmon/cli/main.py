@@ -23,6 +23,7 @@ from stabmon.cli.monitor import add_monitor_arguments, run_monitor_command
 from stabmon.cli.report import add_report_arguments, run_report_command
 from stabmon.collect.redact import RedactingFilter, redact
 from stabmon.core.errors import StabmonError
+from stabmon.store.schemas import keep_out_iri_grammar
 
 log = logging.getLogger("stabmon")
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stabmon`` console command."""
+    keep_out_iri_grammar()  # before anything imports the notebook stack
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     check_arguments(parser, argv)

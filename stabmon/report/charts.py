@@ -50,7 +50,7 @@ from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.text import Annotation, Text
-from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import Bbox
 
 from stabmon.core.budget import window_length
@@ -100,23 +100,20 @@ def figure_png(figure: Figure, dpi: float = 80.0) -> bytes:
     if not isinstance(engine, FitLayout):
         figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
         return buffer.getvalue()
-    # savefig draws a figure that has a layout engine twice (once to lay it
-    # out, once to render it): lay it out here at the PNG's dpi, then render
-    # it once with the engine set aside.
+    # savefig draws a figure that has any layout engine twice (once to lay it
+    # out, once to render it), even the "none" placeholder. The Agg canvas's
+    # own print_png draws it once: Figure.draw runs FitLayout, then renders.
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # loaded with the inline backend anyway
 
     canvas = FigureCanvasAgg(figure)
-    original = figure.dpi
+    original_dpi, original_face = figure.dpi, figure.get_facecolor()
     figure.dpi = dpi
+    figure.set_facecolor("white")
     try:
-        engine.fit(figure, canvas.get_renderer())
+        canvas.print_png(buffer)
     finally:
-        figure.dpi = original
-    figure.set_layout_engine("none")
-    try:
-        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
-    finally:
-        figure.set_layout_engine(engine)
+        figure.dpi = original_dpi
+        figure.set_facecolor(original_face)
     return buffer.getvalue()
 
 
@@ -1133,6 +1130,10 @@ def plot_drift_by_metric(
     ax.axvline(threshold_percent, label=f"threshold {threshold_percent:g} %", **SLO_LINE)
     if series.max() > 20 * threshold_percent:
         ax.set_xscale("log")
+        # Decades as plain numbers (0.1, 1, 10, 1,000), not 10^n: read at a
+        # glance, and no mathtext to lay out; no minor ticks between them.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("average drift from baseline (%, log scale)")
     else:
         ax.set_xlabel("average drift from baseline (%)")

@@ -5,11 +5,12 @@ a week's report is nine notebooks. :class:`KernelPool` starts ``size``
 kernels once, each owned by one worker thread (a kernel client's sockets
 belong to the event loop of the thread that made them), warms each up
 (:func:`stabmon.report.kernel_state.warm_up`), and runs the submitted work
-on them. After every notebook the worker puts its kernel back to a clean
-state (:func:`stabmon.report.kernel_state.restore`: no user name, the
-execution counter at 1, matplotlib's and pandas' settings as after the
-warm-up); a kernel that died, that is still busy after a cell timed out, or
-that cannot be restored is stopped and replaced by a new one.
+on them. Before each notebook but a new kernel's first, the worker puts its
+kernel back to a clean state (:func:`stabmon.report.kernel_state.restore`:
+no user name, the execution counter at 1, matplotlib's and pandas' settings
+as after the warm-up), so the last notebook is not followed by a restore
+nobody waits for; a kernel that died, that is still busy after a cell timed
+out, or that cannot be restored is stopped and replaced by a new one.
 
 Each notebook is still executed by papermill, through the engine
 registered here as ``stabmon-warm`` (:class:`WarmEngine`): papermill injects
@@ -312,7 +313,11 @@ class KernelPool:
                 future, fn = item
                 if not future.set_running_or_notify_cancel():
                     continue
-                if kernel is not None and not kernel.alive():
+                if kernel is not None and kernel.notebooks:
+                    # Cleaned before a notebook, not after one: the last notebook's
+                    # kernel is stopped as it is, with no restore to wait for.
+                    kernel = self._restored(kernel)
+                elif kernel is not None and not kernel.alive():
                     log.warning("kernel %s died while idle; starting another", kernel.pid)
                     kernel.stop()
                     kernel = None
@@ -333,7 +338,6 @@ class KernelPool:
                 finally:
                     kernel.busy = False
                 kernel.notebooks += 1
-                kernel = self._restored(kernel)
         finally:
             if kernel is not None:
                 kernel.stop()
@@ -341,9 +345,7 @@ class KernelPool:
                 self._kernels.pop(slot, None)
 
     def _restored(self, kernel: WarmKernel) -> WarmKernel | None:
-        """The kernel, clean again; ``None`` (and the kernel stopped) when it has to be replaced."""
-        if self._closing:
-            return kernel
+        """The kernel that ran a notebook, clean again; ``None`` (and the kernel stopped) when it has to be replaced."""
         if not kernel.spoiled:
             try:
                 if kernel.alive():

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 from stabmon import store
 from stabmon.core.errors import ReportError
 from stabmon.report.render import ReportResult, fleet_job, kernel_pool, main_report, render_job, render_reports
+from stabmon.store.schemas import keep_out_iri_grammar
 
 #: What no notebook reads, left out of what a worker gets: earlier reports and the baseline window's snapshots.
 NOT_READ = frozenset({store.REPORTS_DIR, store.BASELINE_RAW_DIR})
@@ -108,6 +109,7 @@ def render_service_files(task: RenderTask) -> RenderedService:
     are handed back.
     """
     started = time.perf_counter()
+    keep_out_iri_grammar()  # the worker process imports the notebook stack
     with tempfile.TemporaryDirectory(prefix="stabmon-render-") as tmp:
         root = str(Path(tmp).resolve())
         if not _PLAIN.match(root):

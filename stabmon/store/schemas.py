@@ -38,14 +38,25 @@ def load(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+def keep_out_iri_grammar() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in this process.
+
+    jsonschema imports it when it is installed (jupyter pulls it in), and that
+    module compiles a grammar at import: ~2.4 s of CPU in every process that
+    imports nbformat (papermill, nbconvert) or jsonschema. No stabmon schema
+    and no notebook checks an IRI format, so jsonschema may treat it as
+    absent. Called by the ``stabmon`` command and a Dask worker's render task
+    before the notebook stack is imported; it does nothing once jsonschema is
+    imported (it has its format checkers already).
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=None)
 def _jsonschema() -> Any:
     """jsonschema, imported when a document is first refused by the fast path (0.2 s of every report kernel's
     start-up otherwise: the notebooks read run folders without validating them)."""
-    # jsonschema imports rfc3987_syntax when it is installed (jupyter pulls it in),
-    # and that module compiles a grammar for ~2.7 s at import. Our schemas check no
-    # IRI formats, so keep it out; jsonschema treats it as absent.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    keep_out_iri_grammar()
     import jsonschema
 
     return jsonschema

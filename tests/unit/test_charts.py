@@ -179,6 +179,10 @@ def test_drift_by_metric_colours_metrics_over_the_threshold():
     assert ax.get_xscale() == "linear"
     huge = charts.plot_drift_by_metric({"error_rate": 2400.0, "availability": 0.5}, threshold_percent=10)
     assert huge.axes[0].get_xscale() == "log"
+    # The decades read as plain percentages (no 10^n mathtext), with no minor ticks between them.
+    labels = [t.get_text() for t in huge.axes[0].get_xticklabels() if t.get_text()]
+    assert {"1", "10", "100", "1,000"} <= set(labels) and not any("$" in label for label in labels)
+    assert len(huge.axes[0].xaxis.get_minorticklocs()) == 0
 
 
 def test_drift_without_baseline_is_not_available():
